@@ -1,0 +1,102 @@
+"""`python -m emulator`: run the SP-API emulator in the foreground until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from emulator.defaults import DEFAULT_PORT
+from emulator.options import EmulatorOptions, OptionError, parse_statuses
+from emulator.server import EmulatorServer
+
+
+def _statuses(value: str) -> tuple[int, ...]:
+    try:
+        return parse_statuses(value)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface; defaults are EmulatorOptions' defaults."""
+    d = EmulatorOptions()
+    p = argparse.ArgumentParser(prog="python -m emulator", description="Local SP-API (LWA + Catalog Items 2022-04-01) emulator.")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on, 0 for any free one (default {DEFAULT_PORT})")
+    p.add_argument("--rate", type=float, default=d.rate, help="usage plan: requests/s per operation (default 2)")
+    p.add_argument("--burst", type=int, default=d.burst, help="usage plan: burst per operation (default 2)")
+    p.add_argument("--announced-rate", type=float, default=None, help="rate sent in x-amzn-RateLimit-Limit (default: --rate)")
+    p.add_argument("--fault-rate", type=float, default=d.fault_rate, help="probability an admitted call answers 5xx")
+    p.add_argument("--fault-statuses", type=_statuses, default=d.fault_statuses, help="comma-separated statuses (default 500,503)")
+    p.add_argument("--drop-rate", type=float, default=d.drop_rate, help="probability the connection is closed without a response")
+    p.add_argument("--latency-ms", type=int, default=d.latency_ms, help="milliseconds added to every SP-API response")
+    p.add_argument("--slow-rate", type=float, default=d.slow_rate, help="probability a response is delayed by --slow-seconds")
+    p.add_argument("--slow-seconds", type=float, default=d.slow_seconds, help="delay of slow responses")
+    p.add_argument("--token-delay", type=float, default=d.token_delay, help="seconds the LWA token endpoint waits")
+    p.add_argument("--token-ttl", type=int, default=d.token_ttl, help="expires_in of access tokens (default 3600)")
+    p.add_argument("--page-size-cap", type=int, default=d.page_size_cap, help="most items per search page (default 20)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the fault random source (default 0)")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
+    """EmulatorOptions from parsed command-line arguments."""
+    return EmulatorOptions(
+        rate=args.rate,
+        burst=args.burst,
+        announced_rate=args.announced_rate,
+        fault_rate=args.fault_rate,
+        fault_statuses=args.fault_statuses,
+        drop_rate=args.drop_rate,
+        latency_ms=args.latency_ms,
+        slow_rate=args.slow_rate,
+        slow_seconds=args.slow_seconds,
+        token_delay=args.token_delay,
+        token_ttl=args.token_ttl,
+        page_size_cap=args.page_size_cap,
+        seed=args.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        options = options_from_args(args)
+    except OptionError as exc:
+        parser.error(str(exc))
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    server = EmulatorServer(options, host=args.host, port=args.port, verbose=args.verbose)
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"SP-API emulator: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(f"SP-API emulator listening on http://{args.host}:{server.port}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

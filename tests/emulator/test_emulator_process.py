@@ -1,0 +1,66 @@
+"""`python -m emulator` as a child process through emulator.process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from emulator.process import REPO_ROOT, emulator_output, start_emulator_process, stop_emulator_process
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_process_starts_answers_and_stops() -> None:
+    port = _free_port()
+    proc = start_emulator_process(port, extra_args=["--rate", "5", "--burst", "3", "--seed", "4"])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/_emulator/health").json() == {"status": "ok"}
+        config = httpx.get(f"{base}/_emulator/config").json()
+        assert (config["rate"], config["burst"], config["seed"]) == (5.0, 3, 4)
+        assert f"SP-API emulator listening on http://127.0.0.1:{port}" in emulator_output(proc)
+    finally:
+        stop_emulator_process(proc)
+    assert proc.returncode == 0  # SIGTERM is a clean exit
+
+
+def test_process_that_cannot_bind_raises_with_its_output() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RuntimeError, match="exited with status 1"):
+            start_emulator_process(port)
+
+
+def test_bad_arguments_are_rejected() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--port", "0", "--fault-rate", "3"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "fault_rate" in result.stderr
+
+
+def test_importing_the_package_has_no_side_effects() -> None:
+    code = (
+        "import threading, emulator, emulator.app, emulator.catalog, emulator.client, emulator.defaults, "
+        "emulator.identifiers, emulator.options, emulator.params, emulator.process, emulator.products, "
+        "emulator.ratelimit, emulator.search, emulator.server, emulator.state, emulator.__main__\n"
+        "assert threading.active_count() == 1, threading.enumerate()\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
