@@ -1,0 +1,117 @@
+"""fba-backend: the Flask application factory (and `python app.py` for a quick start)."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+import time
+
+from flask import Flask
+
+from config import ConfigError, Settings, load_settings
+from routes import asin, system
+from routes.errors import register_error_handlers
+from services.asin_service import AsinService
+from services.health import UpstreamHealth
+from services.spapi import SpApiClient
+from utils.rate_limit import CallLimiter, Plan
+from utils.redaction import SecretFilter
+from utils.retry import RetryPolicy
+
+__version__ = "1.0.0"
+
+log = logging.getLogger("fba_backend")
+
+
+def configure_logging(settings: Settings) -> None:
+    """One line per event on stdout, at LOG_LEVEL, with secrets masked."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "_fba_backend", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
+        handler._fba_backend = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    for old in [f for f in handler.filters if isinstance(f, SecretFilter)]:
+        handler.removeFilter(old)
+    handler.addFilter(SecretFilter([settings.lwa_client_secret, settings.sp_api_refresh_token]))
+    root.setLevel(settings.log_level)
+    # httpx logs every request URL at INFO; keep that for DEBUG. The library logs request
+    # headers (the access token among them) at DEBUG: never let it.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("sp_api").setLevel(logging.INFO)
+
+
+def build_services(app: Flask, settings: Settings) -> None:
+    """Build the limiter, SP-API client and ASIN service once; keep them on app.extensions."""
+    health = UpstreamHealth()
+    limiter = CallLimiter(
+        window_calls=settings.rate_limit_calls,
+        window_seconds=settings.rate_limit_window,
+        default_plan=Plan(settings.sp_api_rate, settings.sp_api_burst),
+        margin=settings.sp_api_rate_margin,
+    )
+    spapi = SpApiClient(
+        credentials=settings.credentials(),
+        endpoint=settings.sp_api_endpoint,
+        token_url=settings.token_url(),
+        limiter=limiter,
+        retry_policy=RetryPolicy(settings.max_retries, settings.retry_delay_base, settings.retry_delay_max),
+        timeout=settings.request_timeout,
+        health=health,
+    )
+    service = AsinService(spapi, max_workers=settings.max_workers)
+    app.extensions.update(
+        asin_service=service,
+        spapi=spapi,
+        limiter=limiter,
+        upstream_health=health,
+        started_at=time.monotonic(),
+        sp_api_endpoint=settings.sp_api_endpoint or "https://sellingpartnerapi-{na,eu,fe}.amazon.com",
+    )
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the environment and `.env`)."""
+    settings = settings or load_settings()
+    configure_logging(settings)
+    app = Flask(__name__)
+    app.config.update(SETTINGS=settings, VERSION=__version__, JSON_SORT_KEYS=False)
+    app.json.sort_keys = False
+    build_services(app, settings)
+    app.register_blueprint(asin.bp)
+    app.register_blueprint(system.bp)
+    register_error_handlers(app)
+    if settings.mode == "emulator" and not settings.sp_api_endpoint:
+        log.warning("no SP-API credentials and no SP_API_ENDPOINT: calls will go to Amazon and fail; use `make run` to start the emulator")
+    log.info(
+        "fba-backend %s ready: mode=%s endpoint=%s plan=%s/s burst %s, window %s calls/%ss",
+        __version__,
+        settings.mode,
+        app.extensions["sp_api_endpoint"],
+        settings.sp_api_rate,
+        settings.sp_api_burst,
+        settings.rate_limit_calls,
+        settings.rate_limit_window,
+    )
+    return app
+
+
+def main() -> int:
+    """`python app.py`: start the bundled emulator when no credentials are set, then serve with gunicorn."""
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = [sys.argv[0], "-c", "gunicorn.conf.py", "app:create_app()"]
+    try:
+        load_settings()
+    except ConfigError as exc:
+        print(f"fba-backend: configuration error: {exc}", file=sys.stderr)
+        return 2
+    atexit.register(logging.shutdown)
+    return run() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

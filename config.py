@@ -1,0 +1,225 @@
+"""Settings: the only module that reads the environment (and `.env`).
+
+`load_settings()` returns one frozen, typed `Settings`; every value is range-checked
+at start-up and a bad one raises `ConfigError` whose message is one line naming the
+variable. Tests build `Settings(...)` directly and pass it to `create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from dotenv import dotenv_values
+
+from emulator import defaults as emulator_defaults
+
+SECRET_FIELDS = ("lwa_client_secret", "sp_api_refresh_token")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every effective setting of the service (env variable = field name upper-cased)."""
+
+    # Rate limiting (the original README): at most RATE_LIMIT_CALLS SP-API calls in any
+    # sliding RATE_LIMIT_WINDOW seconds, across operations.
+    rate_limit_calls: int = 20
+    rate_limit_window: float = 60.0
+    request_timeout: float = 30.0
+    # The operation's usage plan. Catalog Items 2022-04-01: rate 2 requests/s, burst 2.
+    sp_api_rate: float = 2.0
+    sp_api_burst: int = 2
+    # Pace this fraction under the plan: our clock and Amazon's bucket drift.
+    sp_api_rate_margin: float = 0.05
+    # Batch processing.
+    max_batch_size: int = 100
+    max_workers: int = 5
+    # Retries: delay before retry n is RETRY_DELAY_BASE ** n seconds (plus jitter),
+    # capped at RETRY_DELAY_MAX.
+    max_retries: int = 3
+    retry_delay_base: float = 2.0
+    retry_delay_max: float = 60.0
+    # Service.
+    log_level: str = "INFO"
+    port: int = 5000
+    host: str = "127.0.0.1"
+    # Threads per gunicorn worker (workers come from gunicorn's own WEB_CONCURRENCY, default 1:
+    # each worker keeps its own limiter, so more workers would multiply the SP-API rate).
+    gunicorn_threads: int = 16
+    default_country: str = "US"
+    # SP-API credentials (python-amazon-sp-api's own variable names).
+    lwa_app_id: str = ""
+    lwa_client_secret: str = field(default="", repr=False)
+    sp_api_refresh_token: str = field(default="", repr=False)
+    # Where calls go: base URL for every region, and the full LWA token URL.
+    sp_api_endpoint: str = ""
+    lwa_endpoint: str = ""
+    # Port of the bundled emulator that `make run` starts when no credentials are set.
+    emulator_port: int = emulator_defaults.DEFAULT_PORT
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when any SP-API credential is configured: the service then calls Amazon."""
+        return bool(self.lwa_app_id or self.lwa_client_secret or self.sp_api_refresh_token)
+
+    @property
+    def mode(self) -> str:
+        """`live` whenever credentials are set, else `emulator` (whatever SP_API_ENDPOINT says)."""
+        return "live" if self.has_credentials else "emulator"
+
+    def credentials(self) -> dict[str, str]:
+        """The LWA credentials to use: the configured ones, or the emulator's in emulator mode."""
+        if self.has_credentials:
+            return {
+                "lwa_app_id": self.lwa_app_id,
+                "lwa_client_secret": self.lwa_client_secret,
+                "refresh_token": self.sp_api_refresh_token,
+            }
+        return {
+            "lwa_app_id": emulator_defaults.CLIENT_ID,
+            "lwa_client_secret": emulator_defaults.CLIENT_SECRET,
+            "refresh_token": emulator_defaults.REFRESH_TOKEN,
+        }
+
+    def token_url(self) -> str:
+        """The LWA token URL: LWA_ENDPOINT, else the emulator's beside SP_API_ENDPOINT, else Amazon's."""
+        if self.lwa_endpoint:
+            return self.lwa_endpoint
+        if self.sp_api_endpoint and not self.has_credentials:
+            return self.sp_api_endpoint.rstrip("/") + "/auth/o2/token"
+        return "https://api.amazon.com/auth/o2/token"
+
+    def public_view(self) -> dict[str, Any]:
+        """Every setting, with each secret shown only as set / not set."""
+        view = asdict(self)
+        for name in SECRET_FIELDS:
+            view[name] = "set" if view[name] else "not set"
+        view["lwa_app_id"] = "set" if self.lwa_app_id else "not set"
+        view["mode"] = self.mode
+        return {key.upper() if key != "mode" else key: value for key, value in view.items()}
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < minimum:
+            raise ValueError(f"must be an integer >= {minimum}")
+        return value
+
+    parse.expect = f"an integer >= {minimum}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _number(minimum: float, maximum: float | None = None, *, exclusive_min: bool = False) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        too_small = value <= minimum if exclusive_min else value < minimum
+        if too_small or (maximum is not None and value > maximum) or value != value:
+            raise ValueError
+        return value
+
+    low = f"> {minimum}" if exclusive_min else f">= {minimum}"
+    parse.expect = f"a number {low}" + (f" and <= {maximum}" if maximum is not None else "")  # type: ignore[attr-defined]
+    return parse
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in options:
+            raise ValueError
+        return value
+
+    parse.expect = "one of " + ", ".join(options)  # type: ignore[attr-defined]
+    return parse
+
+
+def _country(raw: str) -> str:
+    from utils.marketplaces import resolve_country  # local: utils must not import config
+
+    return resolve_country(raw).code
+
+
+_country.expect = "a supported marketplace country code"  # type: ignore[attr-defined]
+
+
+def _url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError
+    return value
+
+
+_url.expect = "an http:// or https:// URL"  # type: ignore[attr-defined]
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+_text.expect = "text"  # type: ignore[attr-defined]
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "rate_limit_calls": _integer(1),
+    "rate_limit_window": _number(0, exclusive_min=True),
+    "request_timeout": _number(0, exclusive_min=True),
+    "sp_api_rate": _number(0, exclusive_min=True),
+    "sp_api_burst": _integer(1),
+    "sp_api_rate_margin": _number(0, 0.5),
+    "max_batch_size": _integer(1),
+    "max_workers": _integer(1),
+    "max_retries": _integer(0),
+    "retry_delay_base": _number(1),
+    "retry_delay_max": _number(0),
+    "log_level": _choice(LOG_LEVELS),
+    "port": _integer(1),
+    "host": _text,
+    "gunicorn_threads": _integer(1),
+    "default_country": _country,
+    "lwa_app_id": _text,
+    "lwa_client_secret": _text,
+    "sp_api_refresh_token": _text,
+    "sp_api_endpoint": _url,
+    "lwa_endpoint": _url,
+    "emulator_port": _integer(1),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
+    """Read settings from `environ` (default os.environ) over the `.env` file; raise ConfigError on a bad value."""
+    source: dict[str, str | None] = {}
+    if dotenv_path and os.path.exists(dotenv_path):
+        source.update(dotenv_values(dotenv_path))
+    if environ is None:
+        # python-amazon-sp-api silently replaces the marketplace we pass with this one (and
+        # fails at import on an unknown value): the service always names the marketplace.
+        os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
+        environ = os.environ
+    source.update(environ)
+
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        name = spec.name.upper()
+        raw = source.get(name)
+        if raw is None or (raw.strip() == "" and spec.name not in SECRET_FIELDS + ("lwa_app_id",)):
+            continue
+        parser = PARSERS[spec.name]
+        try:
+            values[spec.name] = parser(raw)
+        except (ValueError, KeyError, LookupError) as exc:
+            shown = "<hidden>" if spec.name in SECRET_FIELDS else repr(raw)
+            raise ConfigError(f"{name} must be {parser.expect} (got {shown})") from exc  # type: ignore[attr-defined]
+    credentials = {name: values.get(name, "") for name in ("lwa_app_id", "lwa_client_secret", "sp_api_refresh_token")}
+    if any(credentials.values()) and not all(credentials.values()):
+        missing = ", ".join(name.upper() for name, value in credentials.items() if not value)
+        raise ConfigError(
+            f"{missing} must be set too: SP-API credentials are LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN together"
+        )
+    return Settings(**values)

@@ -1,0 +1,65 @@
+"""gunicorn settings for fba-backend: `gunicorn -c gunicorn.conf.py 'app:create_app()'`.
+
+Workers: gunicorn's own WEB_CONCURRENCY (default 1). Each worker keeps its own rate
+limiter, so more than one worker would multiply the SP-API request rate; the default is
+one worker with GUNICORN_THREADS threads, which serves many clients and the batch pool.
+
+With no SP-API credentials and no SP_API_ENDPOINT, the master starts the bundled
+emulator (on EMULATOR_PORT) and points the workers at it.
+"""
+
+import os
+import socket
+import sys
+
+from config import ConfigError, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigError as exc:
+    # One clear line, no traceback: the service does not start on a bad value.
+    print(f"fba-backend: configuration error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+bind = f"{_settings.host}:{_settings.port}"
+worker_class = "gthread"
+threads = _settings.gunicorn_threads
+# A batch can wait on the SP-API plan: give requests time before gunicorn kills a worker.
+timeout = 120
+graceful_timeout = 30
+accesslog = "-"
+loglevel = _settings.log_level.lower()
+
+_emulator = None
+
+
+def _free_port(preferred: int, host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, preferred))
+            return preferred
+        except OSError:
+            probe.bind((host, 0))
+            return probe.getsockname()[1]
+
+
+def on_starting(server):
+    """Start the bundled SP-API emulator when there is nothing else to call."""
+    global _emulator
+    if _settings.mode != "emulator" or _settings.sp_api_endpoint:
+        return
+    from emulator.process import start_emulator_process
+
+    port = _free_port(_settings.emulator_port)
+    _emulator = start_emulator_process(port)
+    url = f"http://127.0.0.1:{port}"
+    os.environ["SP_API_ENDPOINT"] = url
+    server.log.info("No SP-API credentials set: serving from the bundled SP-API emulator at %s (mode=emulator)", url)
+
+
+def on_exit(server):
+    """Stop the emulator this master started."""
+    if _emulator is not None:
+        from emulator.process import stop_emulator_process
+
+        stop_emulator_process(_emulator)

@@ -1,0 +1,12 @@
+"""Flask blueprints, one per resource, and the JSON error handlers."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from services.asin_service import AsinService
+
+
+def asin_service() -> AsinService:
+    """The AsinService built by the app factory."""
+    return current_app.extensions["asin_service"]

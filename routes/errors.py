@@ -1,0 +1,60 @@
+"""One JSON shape for every error: ours, Werkzeug's (404, 405, 413, ...) and unexpected ones."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from services.errors import LookupFailure
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A request the API refuses: HTTP status, error code and a message for the client."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> tuple[Response, int]:
+    """`{"success": false, "error": {"code", "message"}}` with `status`."""
+    return jsonify({**extra, "success": False, "error": {"code": code, "message": message}}), status
+
+
+def lookup_failure_response(entry: dict, failure: LookupFailure) -> tuple[Response, int]:
+    """A failed single-ASIN answer: the entry, its status and Retry-After when throttled."""
+    response = jsonify(entry)
+    if failure.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(failure.retry_after)))
+    return response, failure.status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer ApiError, HTTPException and anything unexpected as JSON."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(exc: ApiError) -> tuple[Response, int]:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException) -> Response:
+        code = (exc.name or "error").upper().replace(" ", "_").replace("'", "")
+        response, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        response.status_code = status
+        # Keep Werkzeug's headers (Allow on 405, ...) but with our JSON body.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error: %s", type(exc).__name__)
+        return error_response(500, "INTERNAL_ERROR", "The service failed to answer this request; it has been logged.")

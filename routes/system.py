@@ -1,0 +1,39 @@
+"""Operational endpoints: /health for probes, /config for the effective settings."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, jsonify
+
+bp = Blueprint("system", __name__)
+
+
+@bp.get("/health")
+def get_health() -> Response:
+    """ok or degraded, mode, version, uptime and the last SP-API success and failure."""
+    settings = current_app.config["SETTINGS"]
+    upstream = current_app.extensions["upstream_health"].snapshot()
+    started = current_app.extensions["started_at"]
+    return jsonify(
+        {
+            "status": upstream["status"],
+            "mode": settings.mode,
+            "version": current_app.config["VERSION"],
+            "uptime_seconds": round(time.monotonic() - started, 1),
+            "sp_api": {
+                "endpoint": current_app.extensions["sp_api_endpoint"],
+                "last_success": upstream["last_success"],
+                "last_failure": upstream["last_failure"],
+            },
+        }
+    )
+
+
+@bp.get("/config")
+def get_config() -> Response:
+    """Every effective setting; secrets only as set / not set."""
+    settings = current_app.config["SETTINGS"]
+    return jsonify(
+        {"mode": settings.mode, "sp_api_endpoint": current_app.extensions["sp_api_endpoint"], "settings": settings.public_view()}
+    )

@@ -1,0 +1,342 @@
+"""The only module that touches python-amazon-sp-api.
+
+It calls Catalog Items at version 2022-04-01 (the library's default is 2020-12-01),
+admits every request through the rate limiter at the moment it goes on the wire,
+retries what is worth retrying, and turns the library's exceptions (SellingApiException
+subclasses, LWA's AuthorizationError, httpx's transport errors) into LookupFailure.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sp_api.api import CatalogItems
+from sp_api.api.catalog_items.catalog_items import CatalogItemsVersion
+from sp_api.auth import AccessTokenClient, AccessTokenResponse
+from sp_api.auth.exceptions import AuthorizationError
+from sp_api.base import Marketplaces
+from sp_api.base._transport_httpx import HttpxTransport
+from sp_api.base.exceptions import (
+    SellingApiException,
+    SellingApiForbiddenException,
+    SellingApiGatewayTimeoutException,
+    SellingApiNotFoundException,
+    SellingApiRequestThrottledException,
+    SellingApiServerException,
+    SellingApiTemporarilyUnavailableException,
+    get_exception_for_code,
+)
+
+from services import errors
+from services.errors import LookupFailure
+from services.health import UpstreamHealth
+from utils.marketplaces import Marketplace
+from utils.rate_limit import CallLimiter, RateLimited
+from utils.retry import RetryPolicy, call_with_retries
+
+log = logging.getLogger(__name__)
+
+CATALOG_VERSION = CatalogItemsVersion.V_2022_04_01
+# Only the datasets the product facts need (the default would be summaries alone).
+INCLUDED_DATA = ["summaries", "salesRanks", "identifiers", "images", "dimensions", "productTypes", "relationships"]
+# searchCatalogItems takes at most 20 identifiers and pageSize at most 20 (Catalog Items 2022-04-01 model).
+SEARCH_MAX_IDENTIFIERS = 20
+
+_RETRYABLE = (
+    SellingApiRequestThrottledException,
+    SellingApiServerException,
+    SellingApiTemporarilyUnavailableException,
+    SellingApiGatewayTimeoutException,
+    httpx.TransportError,  # timeouts, refused and dropped connections
+)
+
+
+def _operation_of(url: str) -> str:
+    path = urlsplit(url).path.rstrip("/")
+    return "searchCatalogItems" if path.endswith("/catalog/2022-04-01/items") else "getCatalogItem"
+
+
+class TokenStore:
+    """LWA access tokens, one per (token URL, refresh token) per process, fetched under a lock.
+
+    The library's own cache is a module-level TTLCache that is not thread-safe (its issue
+    #743) and ignores `expires_in`; concurrent first calls would each fetch a token.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[dict[str, Any], float]] = {}
+        self.fetches = 0
+
+    def get(self, key: str, fetch: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The cached token for `key`, fetching a new one (once, for all threads) when absent or stale."""
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and cached[1] > self._clock():
+                return cached[0]
+            token = fetch()
+            self.fetches += 1
+            # Renew a minute early so a token never expires on the wire.
+            lifetime = float(token.get("expires_in") or 3600)
+            self._tokens[key] = (token, self._clock() + max(lifetime - 60, lifetime / 2))
+            return token
+
+    def invalidate(self, key: str) -> None:
+        """Forget the token for `key` (SP-API refused it): the next call fetches a new one."""
+        with self._lock:
+            self._tokens.pop(key, None)
+
+
+class _TokenClient(AccessTokenClient):
+    """The library's LWA client, posting to our token URL and caching in our TokenStore."""
+
+    def __init__(self, *, store: TokenStore, token_url: str, timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._store = store
+        self._token_url = token_url
+        self._transport = HttpxTransport(timeout=timeout)
+
+    def _request(self, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        response = self._transport.request("POST", url, data=data, headers=headers)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+            body = body if isinstance(body, dict) else {}
+            raise AuthorizationError(
+                body.get("error", f"http_{response.status_code}"),
+                body.get("error_description", "LWA answered without an access token"),
+                response.status_code,
+            )
+        return body
+
+    def get_auth(self) -> AccessTokenResponse:
+        """The access token, from the shared store."""
+        token = self._store.get(self.cache_key, lambda: self._request(self._token_url, self.data, self.headers))
+        return AccessTokenResponse(**token)
+
+    @property
+    def cache_key(self) -> str:
+        """Store key: the token URL and a hash of the refresh token (never the token itself)."""
+        return self._token_url + "|" + self._get_cache_key()
+
+
+@dataclass
+class CallCount:
+    """SP-API requests that went on the wire for one lookup (retries and pages included)."""
+
+    sent: int = 0
+
+
+class _GuardedTransport:
+    """The library's httpx transport with our limiter in front and a status check behind."""
+
+    def __init__(self, inner: HttpxTransport, limiter: CallLimiter, region: str, max_wait: float) -> None:
+        self._inner = inner
+        self._limiter = limiter
+        self._region = region
+        self._max_wait = max_wait
+        self.count = CallCount()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Wait for the limiter, send, and raise on an error status whose body the library would miss."""
+        headers = kwargs.get("headers") or {}
+        # The library derives Host by slicing "https://" off the endpoint; httpx sets it right.
+        kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "host"}
+        self._limiter.acquire(f"{self._region}/{_operation_of(url)}", self._max_wait)
+        self.count.sent += 1
+        response = self._inner.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not (isinstance(body, dict) and body.get("errors")):
+                # The library reads a non-JSON error page as an empty success.
+                exception = get_exception_for_code(response.status_code)
+                error = [{"code": str(response.status_code), "message": f"HTTP {response.status_code} without an SP-API error body"}]
+                raise exception(error, headers=response.headers)
+        return response
+
+    def close(self) -> None:
+        """Close the underlying httpx client."""
+        self._inner.close()
+
+
+class SpApiClient:
+    """Catalog Items calls with rate limiting, retries and error translation; safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        credentials: dict[str, str],
+        endpoint: str,
+        token_url: str,
+        limiter: CallLimiter,
+        retry_policy: RetryPolicy,
+        timeout: float,
+        health: UpstreamHealth,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._credentials = dict(credentials)
+        self._endpoint = endpoint
+        self._limiter = limiter
+        self._retry_policy = retry_policy
+        self._timeout = timeout
+        self._health = health
+        self._sleep = sleep
+        self.tokens = TokenStore()
+        self._token_client = functools.partial(_TokenClient, store=self.tokens, token_url=token_url, timeout=timeout)
+        # A library Client keeps per-request state (method, transport): one per thread and marketplace.
+        self._local = threading.local()
+
+    def _client(self, marketplace: Marketplace) -> Any:
+        clients: dict[str, Any] = self._local.__dict__.setdefault("clients", {})
+        client = clients.get(marketplace.code)
+        if client is None:
+            library_marketplace = Marketplaces[marketplace.code]
+            client = CatalogItems(
+                library_marketplace,
+                version=CATALOG_VERSION,
+                credentials=self._credentials,
+                timeout=self._timeout,
+                auth_token_client_class=self._token_client,
+            )
+            # Name the marketplace ourselves: SP_API_DEFAULT_MARKETPLACE would override it.
+            client.marketplace_id = marketplace.marketplace_id
+            client.region = library_marketplace.region
+            client.endpoint = self._endpoint or library_marketplace.endpoint
+            client._transport = _GuardedTransport(client._transport, self._limiter, marketplace.region, self._timeout)
+            clients[marketplace.code] = client
+        return client
+
+    def get_catalog_item(self, marketplace: Marketplace, asin: str, count: CallCount | None = None) -> dict[str, Any]:
+        """getCatalogItem: the item for `asin`, or LookupFailure (NOT_FOUND, THROTTLED, ...)."""
+
+        def call(client: Any) -> dict[str, Any]:
+            return client.get_catalog_item(asin, marketplaceIds=[marketplace.marketplace_id], includedData=INCLUDED_DATA).payload
+
+        return self._call(marketplace, "getCatalogItem", 1, call, count)
+
+    def search_catalog_items(self, marketplace: Marketplace, asins: list[str], count: CallCount | None = None) -> list[dict[str, Any]]:
+        """searchCatalogItems by ASIN (at most 20), following nextToken; the items found."""
+        if len(asins) > SEARCH_MAX_IDENTIFIERS:
+            raise ValueError(f"searchCatalogItems takes at most {SEARCH_MAX_IDENTIFIERS} identifiers")
+
+        def page(client: Any, token: str | None) -> Any:
+            params: dict[str, Any] = {
+                "identifiers": ",".join(asins),
+                "identifiersType": "ASIN",
+                "marketplaceIds": [marketplace.marketplace_id],
+                "includedData": INCLUDED_DATA,
+                "pageSize": SEARCH_MAX_IDENTIFIERS,
+            }
+            if token:
+                params["pageToken"] = token
+            return client.search_catalog_items(**params)
+
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        while True:
+            response = self._call(marketplace, "searchCatalogItems", len(asins), functools.partial(page, token=token), count)
+            items.extend((response.payload or {}).get("items") or [])
+            token = response.next_token
+            if not token or token in seen_tokens:
+                return items
+            seen_tokens.add(token)
+
+    def _call(self, marketplace: Marketplace, operation: str, asin_count: int, fn: Callable[[Any], Any], count: CallCount | None) -> Any:
+        client = self._client(marketplace)
+        transport: _GuardedTransport = client._transport
+        transport.count = count if count is not None else CallCount()
+        reauthenticated = False
+
+        def attempt() -> Any:
+            nonlocal reauthenticated
+            try:
+                return fn(client)
+            except SellingApiForbiddenException:
+                # An access token SP-API no longer accepts (expired early, revoked): fetch a new one, once.
+                if reauthenticated:
+                    raise
+                reauthenticated = True
+                self.tokens.invalidate(client._auth.cache_key)
+                log.warning("SP-API refused the access token; fetching a new one: %s (%s)", operation, marketplace.code)
+                return fn(client)
+
+        def on_retry(attempt_number: int, exc: BaseException, delay: float) -> None:
+            log.warning(
+                "retry %d/%d of %s (%s, %d ASINs) in %.2fs: %s",
+                attempt_number,
+                self._retry_policy.max_retries,
+                operation,
+                marketplace.code,
+                asin_count,
+                delay,
+                _describe(exc),
+            )
+
+        try:
+            result = call_with_retries(attempt, policy=self._retry_policy, retryable=_is_retryable, on_retry=on_retry, sleep=self._sleep)
+        except RateLimited as exc:
+            raise LookupFailure(
+                errors.THROTTLED,
+                f"Rate limit reached: the next SP-API slot is {exc.retry_after:.1f}s away, beyond REQUEST_TIMEOUT",
+                retry_after=exc.retry_after,
+            ) from None
+        except SellingApiNotFoundException as exc:
+            self._health.record_success(operation)
+            raise LookupFailure(errors.NOT_FOUND, getattr(exc, "message", None) or "Not found in the catalog") from None
+        except (SellingApiException, AuthorizationError, httpx.TransportError) as exc:
+            failure = _translate(exc, operation, self._retry_policy.max_retries if _is_retryable(exc) else 0)
+            log.error("%s (%s, %d ASINs) failed: %s", operation, marketplace.code, asin_count, failure.message)
+            self._health.record_failure(operation, failure.code, failure.message)
+            raise failure from None
+        self._health.record_success(operation)
+        return result
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, AuthorizationError):
+        return (exc.status_code or 0) >= 500 or exc.status_code == 429
+    return isinstance(exc, _RETRYABLE)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SellingApiException):
+        return f"HTTP {exc.code} {getattr(exc, 'amzn_code', '')}".strip()
+    if isinstance(exc, AuthorizationError):
+        return f"LWA HTTP {exc.status_code} {exc.error_code}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _translate(exc: BaseException, operation: str, retries: int) -> LookupFailure:
+    """The LookupFailure for a library or transport exception, `retries` having been spent on it."""
+    after = f" after {retries} retries" if retries else ""
+    if isinstance(exc, SellingApiRequestThrottledException):
+        return LookupFailure(errors.THROTTLED, f"SP-API throttled {operation} (429 QuotaExceeded){after}", retry_after=1.0)
+    if isinstance(exc, SellingApiForbiddenException):
+        return LookupFailure(errors.AUTH_FAILED, f"SP-API refused the credentials for {operation} (403 {getattr(exc, 'amzn_code', '')})")
+    if isinstance(exc, AuthorizationError):
+        if (exc.status_code or 0) >= 500:
+            return LookupFailure(errors.UPSTREAM_ERROR, f"Login with Amazon failed (HTTP {exc.status_code}){after}")
+        return LookupFailure(errors.AUTH_FAILED, f"Login with Amazon refused the credentials: {exc.error_code}: {exc.message}")
+    if isinstance(exc, SellingApiException):
+        detail = getattr(exc, "message", None) or ""
+        return LookupFailure(errors.UPSTREAM_ERROR, f"SP-API {operation} answered HTTP {exc.code} {detail}{after}".strip())
+    if isinstance(exc, httpx.TimeoutException):
+        return LookupFailure(errors.TIMEOUT, f"SP-API {operation} did not answer within REQUEST_TIMEOUT{after}")
+    if isinstance(exc, httpx.TransportError):
+        return LookupFailure(errors.UPSTREAM_ERROR, f"Connection to SP-API failed for {operation} ({type(exc).__name__}){after}")
+    return LookupFailure(errors.UPSTREAM_ERROR, f"SP-API {operation} failed ({type(exc).__name__}){after}")

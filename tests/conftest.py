@@ -1,0 +1,73 @@
+"""Shared fixtures: the bundled SP-API emulator on a free loopback port, and apps pointed at it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from config import Settings
+from emulator import EmulatorOptions, EmulatorServer
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    """One emulator for the session; tests get it reset through `emulator`."""
+    server = EmulatorServer(EmulatorOptions()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The emulator with default options (the real plan: 2 requests/s, burst 2), an empty call log and full buckets."""
+    emulator_server.configure(**{f.name: getattr(EmulatorOptions(), f.name) for f in dataclasses.fields(EmulatorOptions)})
+    emulator_server.reset()
+    return emulator_server
+
+
+def emulator_settings(emulator: EmulatorServer, **overrides: object) -> Settings:
+    """Settings pointed at `emulator`, with quick retries so failing paths run fast."""
+    values: dict[str, object] = {
+        "sp_api_endpoint": emulator.url,
+        "rate_limit_calls": 1000,
+        "rate_limit_window": 60.0,
+        "request_timeout": 10.0,
+        "max_retries": 3,
+        "retry_delay_base": 1.0,
+        "retry_delay_max": 0.05,
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def make_app(emulator: EmulatorServer) -> Iterator[Callable[..., Flask]]:
+    """Build apps against the emulator; `make_app(max_workers=2, ...)` overrides settings."""
+    apps: list[Flask] = []
+
+    def build(**overrides: object) -> Flask:
+        app = create_app(emulator_settings(emulator, **overrides))
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["asin_service"].close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """An app with the default test settings."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for `app` (its SP-API calls go over real HTTP to the emulator)."""
+    return app.test_client()

@@ -1,0 +1,137 @@
+"""The service as users run it: gunicorn (`make run`'s command), `python app.py`, and a bad setting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+CREDENTIAL_VARS = ("LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN", "SP_API_ENDPOINT", "LWA_ENDPOINT")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a new user: no credentials, no endpoint."""
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env.update(extra)
+    return env
+
+
+def wait_for_health(url: str, proc: subprocess.Popen, seconds: float = 30) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            return httpx.get(f"{url}/health", timeout=2).json()
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("server did not answer /health in time")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+@pytest.fixture(params=["gunicorn", "python app.py"])
+def served(request) -> Iterator[tuple[str, subprocess.Popen, int]]:
+    """The service started the two documented ways, with the bundled emulator on its own port."""
+    port, emulator_port = free_port(), free_port()
+    env = clean_env(PORT=str(port), EMULATOR_PORT=str(emulator_port), GUNICORN_THREADS="8")
+    if request.param == "gunicorn":
+        command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
+    else:
+        command = [sys.executable, "app.py"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, proc)
+        yield url, proc, emulator_port
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+
+
+def test_new_user_gets_answers_from_the_bundled_emulator(served):
+    url, proc, emulator_port = served
+    health = httpx.get(f"{url}/health").json()
+    assert (health["status"], health["mode"]) == ("ok", "emulator")
+    item = httpx.get(f"{url}/asin/B07N4M94X4").json()
+    assert item["success"] is True and item["Title"].startswith("Samsung QN82Q60RAFXZA")
+    batch = httpx.post(f"{url}/asin/batch/US", json={"asins": ["B07N4M94X4", "B08N5WRWNW", "B08N5WRWNW"]}).json()
+    assert (batch["total_requested"], batch["successful"]) == (3, 3)
+    config = httpx.get(f"{url}/config").json()
+    assert config["mode"] == "emulator" and config["sp_api_endpoint"] == f"http://127.0.0.1:{emulator_port}"
+    assert httpx.get(f"{url}/nowhere").json()["error"]["code"] == "NOT_FOUND"
+    output = stop(proc)
+    assert "bundled SP-API emulator" in output
+    # The emulator the master started is gone with it.
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/health", timeout=2)
+
+
+@pytest.mark.parametrize(("variable", "value"), [("MAX_WORKERS", "abc"), ("RATE_LIMIT_CALLS", "0")])
+@pytest.mark.parametrize("command", [[str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"], [sys.executable, "app.py"]])
+def test_bad_setting_stops_start_up_with_one_line(variable, value, command):
+    proc = subprocess.run(
+        command, cwd=ROOT, env=clean_env(**{variable: value, "PORT": str(free_port())}), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    output = (proc.stdout + proc.stderr).strip()
+    assert "Traceback" not in output
+    assert len(output.splitlines()) == 1 and variable in output
+
+
+def test_no_secret_in_any_log_line_or_response(emulator):
+    """Live mode at DEBUG, against the emulator: the client secret, refresh token and access tokens never show."""
+    from emulator import defaults
+
+    port = free_port()
+    env = clean_env(
+        PORT=str(port),
+        LOG_LEVEL="DEBUG",
+        LWA_APP_ID=defaults.CLIENT_ID,
+        LWA_CLIENT_SECRET=defaults.CLIENT_SECRET,
+        SP_API_REFRESH_TOKEN=defaults.REFRESH_TOKEN,
+        SP_API_ENDPOINT=emulator.url,
+        LWA_ENDPOINT=emulator.url + "/auth/o2/token",
+    )
+    command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    bodies = []
+    try:
+        assert wait_for_health(url, proc)["mode"] == "live"
+        bodies.append(httpx.get(f"{url}/asin/B07N4M94X4").text)
+        bodies.append(httpx.post(f"{url}/asin/batch/US", json={"asins": ["B07N4M94X4", "NF00000001", "bad"]}).text)
+        bodies.append(httpx.get(f"{url}/config").text)
+        bodies.append(httpx.get(f"{url}/health").text)
+    finally:
+        output = stop(proc)
+    assert emulator.calls()["by_operation"]["lwaToken"] == {"200": 1}
+    assert "Samsung" in bodies[0] and "GET /asin/B07N4M94X4" in output
+    for text in [*bodies, output]:
+        assert defaults.CLIENT_SECRET not in text
+        assert defaults.REFRESH_TOKEN not in text
+        assert "Atza|" not in text  # every access token the emulator issues starts so

@@ -1,0 +1,154 @@
+"""When SP-API throttles, fails, is slow or refuses the credentials: codes, statuses, retries, health."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from emulator import defaults as emulator_defaults
+
+
+def operation_calls(emulator, operation: str) -> list[dict]:
+    return [c for c in emulator.calls()["calls"] if c["operation"] == operation]
+
+
+def test_batch_of_100_survives_30_percent_failures(make_app, emulator):
+    emulator.configure(fault_rate=0.2, drop_rate=0.1, seed=7)
+    client = make_app(max_retries=5).test_client()
+    asins = [f"B0FLAK{i:04d}" for i in range(100)]
+    body = client.post("/asin/batch/US", json={"asins": asins}).get_json()
+    assert [entry["asin"] for entry in body["results"]] == asins
+    assert body["successful"] == 100, [e["error"] for e in body["results"] if not e["success"]]
+    searches = operation_calls(emulator, "searchCatalogItems")
+    failures = [c for c in searches if c["status"] != 200]
+    assert failures, "the emulator injected failures"
+    assert sum(1 for c in searches if c["status"] == 200) == 5
+    assert body["api_calls"] == len(searches)  # retries are counted as calls made
+
+
+def test_exhausted_retries_give_upstream_error_and_degraded_health(make_app, emulator):
+    emulator.configure(fault_rate=1.0, fault_statuses=[500])
+    client = make_app(max_retries=2).test_client()
+    response = client.get("/asin/B0TEST0001")
+    assert response.status_code == 502
+    assert response.get_json()["error"]["code"] == "UPSTREAM_ERROR"
+    assert "after 2 retries" in response.get_json()["error"]["message"]
+    assert [c["status"] for c in operation_calls(emulator, "getCatalogItem")] == [500, 500, 500]
+    health = client.get("/health").get_json()
+    assert health["status"] == "degraded"
+    assert health["sp_api"]["last_failure"]["code"] == "UPSTREAM_ERROR"
+    # A success puts health back to ok.
+    emulator.configure(fault_rate=0.0)
+    assert client.get("/asin/B0TEST0001").status_code == 200
+    assert client.get("/health").get_json()["status"] == "ok"
+
+
+def test_batch_with_sp_api_down_answers_every_entry(make_app, emulator):
+    emulator.configure(fault_rate=1.0, fault_statuses=[503])
+    client = make_app(max_retries=1).test_client()
+    asins = [f"B0DOWN{i:04d}" for i in range(30)] + ["bad"]
+    body = client.post("/asin/batch/US", json={"asins": asins}).get_json()
+    assert len(body["results"]) == 31 and body["successful"] == 0
+    assert [e["error"]["code"] for e in body["results"]] == ["UPSTREAM_ERROR"] * 30 + ["INVALID_ASIN"]
+
+
+def test_slow_sp_api_gives_timeout(make_app, emulator):
+    emulator.configure(slow_rate=1.0, slow_seconds=1.5)
+    client = make_app(request_timeout=0.5, max_retries=1).test_client()
+    response = client.get("/asin/B0TEST0001")
+    assert response.status_code == 504
+    assert response.get_json()["error"]["code"] == "TIMEOUT"
+    assert len(operation_calls(emulator, "getCatalogItem")) == 2  # the first try and one retry
+
+
+def test_a_caller_beyond_the_plan_gets_throttled_with_retry_after(make_app, emulator):
+    # A plan of one call per 100 s: the second caller would wait far beyond REQUEST_TIMEOUT.
+    client = make_app(sp_api_rate=0.01, sp_api_burst=1, request_timeout=2).test_client()
+    assert client.get("/asin/B0TEST0001").status_code == 200
+    response = client.get("/asin/B0TEST0002")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "THROTTLED"
+    assert int(response.headers["Retry-After"]) >= 90
+    assert len(operation_calls(emulator, "getCatalogItem")) == 1  # the refused call never went out
+
+
+def test_sp_api_429s_are_retried_then_reported_as_throttled(make_app, emulator):
+    # The service believes in a plan 10x what the emulator grants: SP-API answers 429s.
+    emulator.configure(rate=0.2, burst=1)
+    client = make_app(sp_api_rate=20, sp_api_burst=5, max_retries=2).test_client()
+    statuses = [client.get(f"/asin/B0TEST000{i}").status_code for i in range(3)]
+    assert statuses[0] == 200 and statuses[1:] == [503, 503]
+    calls = operation_calls(emulator, "getCatalogItem")
+    assert [c["status"] for c in calls] == [200] + [429] * 6
+
+
+def test_wrong_lwa_credentials_are_auth_failed_not_500(make_app, emulator):
+    client = make_app(
+        lwa_app_id="amzn1.application-oa2-client.wrong",
+        lwa_client_secret="wrong-secret",
+        sp_api_refresh_token="Atzr|wrong",
+        lwa_endpoint=emulator.url + "/auth/o2/token",
+    ).test_client()
+    response = client.get("/asin/B07N4M94X4")
+    assert response.status_code == 502
+    error = response.get_json()["error"]
+    assert error["code"] == "AUTH_FAILED" and "invalid_client" in error["message"]
+    batch = client.post("/asin/batch/US", json={"asins": ["B07N4M94X4", "B0TEST0001"]}).get_json()
+    assert [e["error"]["code"] for e in batch["results"]] == ["AUTH_FAILED", "AUTH_FAILED"]
+    health = client.get("/health").get_json()
+    assert (health["status"], health["mode"]) == ("degraded", "live")
+    assert operation_calls(emulator, "getCatalogItem") == []  # no SP-API call without a token
+
+
+def test_wrong_refresh_token_is_auth_failed(make_app, emulator):
+    client = make_app(
+        lwa_app_id=emulator_defaults.CLIENT_ID,
+        lwa_client_secret=emulator_defaults.CLIENT_SECRET,
+        sp_api_refresh_token="Atzr|revoked",
+        lwa_endpoint=emulator.url + "/auth/o2/token",
+    ).test_client()
+    response = client.get("/asin/B07N4M94X4")
+    assert response.status_code == 502
+    assert "invalid_grant" in response.get_json()["error"]["message"]
+
+
+def test_sixteen_concurrent_first_calls_fetch_one_token(make_app, emulator):
+    emulator.configure(token_delay=0.5, rate=100, burst=100)
+    app = make_app(sp_api_rate=100, sp_api_burst=100)
+    service = app.extensions["asin_service"]
+    barrier = threading.Barrier(16)
+
+    def lookup(i: int) -> str:
+        barrier.wait()
+        return service.lookup(f"B0TOKN{i:04d}", "US")["asin"]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lookup, range(16)))
+    assert results == [f"B0TOKN{i:04d}" for i in range(16)]
+    assert emulator.calls()["by_operation"]["lwaToken"] == {"200": 1}
+    assert app.extensions["spapi"].tokens.fetches == 1
+
+
+def test_concurrent_callers_never_exceed_the_plan(make_app, emulator):
+    """8 threads of single and batch lookups: the emulator sees no 429 and no window over the plan."""
+    emulator.configure(rate=4, burst=2)
+    app = make_app(sp_api_rate=4, sp_api_burst=2, max_workers=4)
+    client = app.test_client()
+
+    def work(i: int) -> list[int]:
+        statuses = [client.get(f"/asin/B0CONC{i}{j:03d}").status_code for j in range(2)]
+        batch = client.post("/asin/batch/US", json={"asins": [f"B0BTCH{i}{j:03d}" for j in range(25)]})
+        return statuses + [batch.status_code] + [int(e["success"]) for e in batch.get_json()["results"]]
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(work, range(8)))
+    assert all(o[:3] == [200, 200, 200] and all(o[3:]) for o in outcomes)
+    calls = [c for c in emulator.calls()["calls"] if c["operation"] != "lwaToken"]
+    assert len(calls) == 8 * 2 + 8 * 2
+    assert all(c["status"] == 200 for c in calls)
+    # Token bucket rate 4/s, burst 2, per operation: in any span of d seconds at most 2 + 4d calls.
+    for operation in ("getCatalogItem", "searchCatalogItems"):
+        times = sorted(c["time"] for c in calls if c["operation"] == operation)
+        for i, start in enumerate(times):
+            for j in range(i, len(times)):
+                assert j - i + 1 <= 2 + 4 * (times[j] - start) + 0.05

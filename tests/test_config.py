@@ -1,0 +1,62 @@
+"""Settings from the environment and .env; bad values stop start-up with one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, Settings, load_settings
+
+
+def test_defaults_are_the_original_readme_values():
+    settings = load_settings({}, dotenv_path=None)
+    assert (settings.rate_limit_calls, settings.rate_limit_window, settings.request_timeout) == (20, 60, 30)
+    assert (settings.max_batch_size, settings.max_workers) == (100, 5)
+    assert (settings.max_retries, settings.retry_delay_base) == (3, 2)
+    assert (settings.log_level, settings.port, settings.default_country) == ("INFO", 5000, "US")
+    assert (settings.sp_api_rate, settings.sp_api_burst) == (2, 2)
+    assert settings.mode == "emulator"
+
+
+def test_environment_wins_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("MAX_WORKERS=7\nPORT=6000\nDEFAULT_COUNTRY=uk\n")
+    settings = load_settings({"PORT": "7000"}, dotenv_path=str(dotenv))
+    assert (settings.max_workers, settings.port, settings.default_country) == (7, 7000, "GB")
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MAX_WORKERS": "abc"}, "MAX_WORKERS"),
+        ({"RATE_LIMIT_CALLS": "0"}, "RATE_LIMIT_CALLS"),
+        ({"RATE_LIMIT_WINDOW": "-1"}, "RATE_LIMIT_WINDOW"),
+        ({"REQUEST_TIMEOUT": "soon"}, "REQUEST_TIMEOUT"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"DEFAULT_COUNTRY": "XX"}, "DEFAULT_COUNTRY"),
+        ({"SP_API_ENDPOINT": "localhost:8001"}, "SP_API_ENDPOINT"),
+        ({"SP_API_RATE_MARGIN": "0.9"}, "SP_API_RATE_MARGIN"),
+        ({"RETRY_DELAY_BASE": "0.5"}, "RETRY_DELAY_BASE"),
+    ],
+)
+def test_bad_values_name_the_variable_in_one_line(env, variable):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, dotenv_path=None)
+    message = str(caught.value)
+    assert message.startswith(variable) and "\n" not in message
+
+
+def test_partial_credentials_are_refused_without_showing_them():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"LWA_APP_ID": "amzn1.application-oa2-client.x", "LWA_CLIENT_SECRET": "s3cret"}, dotenv_path=None)
+    assert "SP_API_REFRESH_TOKEN" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_credentials_mean_live_mode_whatever_the_endpoint():
+    settings = load_settings(
+        {"LWA_APP_ID": "a", "LWA_CLIENT_SECRET": "b", "SP_API_REFRESH_TOKEN": "c", "SP_API_ENDPOINT": "http://127.0.0.1:8001"},
+        dotenv_path=None,
+    )
+    assert settings.mode == "live"
+    assert settings.token_url() == "https://api.amazon.com/auth/o2/token"
+    assert Settings(sp_api_endpoint="http://127.0.0.1:9").token_url() == "http://127.0.0.1:9/auth/o2/token"
+    assert Settings(lwa_endpoint="http://127.0.0.1:9/t").token_url() == "http://127.0.0.1:9/t"

@@ -1,0 +1,1 @@
+"""Pieces that know nothing of Flask: rate limiting, retry/backoff, validation."""

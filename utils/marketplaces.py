@@ -1,0 +1,67 @@
+"""SP-API marketplaces: country code, marketplace id and region, and country parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Marketplace:
+    """One Amazon marketplace as SP-API knows it."""
+
+    code: str
+    marketplace_id: str
+    region: str  # NA, EU or FE: the SP-API endpoint (and quota) the marketplace belongs to
+    name: str
+
+
+# https://developer-docs.amazon.com/sp-api/docs/marketplace-ids
+MARKETPLACES: dict[str, Marketplace] = {
+    m.code: m
+    for m in (
+        Marketplace("US", "ATVPDKIKX0DER", "NA", "United States"),
+        Marketplace("CA", "A2EUQ1WTGCTBG2", "NA", "Canada"),
+        Marketplace("MX", "A1AM78C64UM0Y8", "NA", "Mexico"),
+        Marketplace("BR", "A2Q3Y263D00KWC", "NA", "Brazil"),
+        Marketplace("GB", "A1F83G8C2ARO7P", "EU", "United Kingdom"),
+        Marketplace("IE", "A28R8C7NBKEWEA", "EU", "Ireland"),
+        Marketplace("DE", "A1PA6795UKMFR9", "EU", "Germany"),
+        Marketplace("FR", "A13V1IB3VIYZZH", "EU", "France"),
+        Marketplace("IT", "APJ6JRA9NG5V4", "EU", "Italy"),
+        Marketplace("ES", "A1RKKUPIHCS9HS", "EU", "Spain"),
+        Marketplace("NL", "A1805IZSGTT6HS", "EU", "Netherlands"),
+        Marketplace("BE", "AMEN7PMS3EDWL", "EU", "Belgium"),
+        Marketplace("SE", "A2NODRKZP88ZB9", "EU", "Sweden"),
+        Marketplace("PL", "A1C3SOZRARQ6R3", "EU", "Poland"),
+        Marketplace("TR", "A33AVAJ2PDY3EV", "EU", "Turkey"),
+        Marketplace("EG", "ARBP9OOSHTCHU", "EU", "Egypt"),
+        Marketplace("SA", "A17E79C6D8DWNP", "EU", "Saudi Arabia"),
+        Marketplace("AE", "A2VIGQ35RCS4UG", "EU", "United Arab Emirates"),
+        Marketplace("IN", "A21TJRUUN4KGV", "EU", "India"),
+        Marketplace("ZA", "AE08WJ6YKNBMC", "EU", "South Africa"),
+        Marketplace("JP", "A1VC38T7YXB528", "FE", "Japan"),
+        Marketplace("AU", "A39IBJ37TRP1C6", "FE", "Australia"),
+        Marketplace("SG", "A19VAU5U5O7RUS", "FE", "Singapore"),
+    )
+}
+ALIASES = {"UK": "GB"}
+SUPPORTED_CODES = tuple(MARKETPLACES) + tuple(ALIASES)
+
+
+class UnknownCountry(LookupError):
+    """The country code names no SP-API marketplace."""
+
+    def __init__(self, raw: object) -> None:
+        super().__init__(f"Unsupported country {raw!r}; supported: {', '.join(sorted(SUPPORTED_CODES))}")
+
+
+def resolve_country(raw: object) -> Marketplace:
+    """Return the marketplace for a country code (case-insensitive, UK = GB)."""
+    if not isinstance(raw, str):
+        raise UnknownCountry(raw)
+    code = raw.strip().upper()
+    code = ALIASES.get(code, code)
+    try:
+        return MARKETPLACES[code]
+    except KeyError:
+        raise UnknownCountry(raw) from None
