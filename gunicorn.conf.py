@@ -28,6 +28,9 @@ threads = _settings.gunicorn_threads
 timeout = 120
 graceful_timeout = 30
 accesslog = "-"
+# gunicorn's control socket lives at one per-user path: two services (or a test run beside
+# a running one) would fight over it. Nothing here uses it.
+control_socket_disable = True
 loglevel = _settings.log_level.lower()
 
 _emulator = None
@@ -51,7 +54,7 @@ def on_starting(server):
     from emulator.process import start_emulator_process
 
     port = _free_port(_settings.emulator_port)
-    _emulator = start_emulator_process(port)
+    _emulator = start_emulator_process(port, extra_args=["--exit-with-parent"])
     url = f"http://127.0.0.1:{port}"
     os.environ["SP_API_ENDPOINT"] = url
     server.log.info("No SP-API credentials set: serving from the bundled SP-API emulator at %s (mode=emulator)", url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--page-size-cap", type=int, default=d.page_size_cap, help="most items per search page (default 20)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the fault random source (default 0)")
     p.add_argument("--verbose", action="store_true", help="log every request")
+    p.add_argument("--exit-with-parent", action="store_true", help="exit when the process that started this one dies (even by SIGKILL)")
     return p
 
 
@@ -90,9 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"SP-API emulator: {exc}", file=sys.stderr, flush=True)
         return 1
     print(f"SP-API emulator listening on http://{args.host}:{server.port}", flush=True)
+    parent = os.getppid()
     try:
         while not stop.wait(0.5):
-            pass
+            # A parent killed with SIGKILL cannot stop us; being re-parented says it is gone.
+            if args.exit_with_parent and os.getppid() != parent:
+                break
     finally:
         server.stop()
     return 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -64,3 +67,34 @@ def test_importing_the_package_has_no_side_effects() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_exit_with_parent_stops_when_the_parent_is_killed(tmp_path):
+    """A gunicorn master killed with SIGKILL leaves no emulator behind."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pid_file = tmp_path / "pid"
+    parent_code = (
+        "import sys, time\n"
+        "from emulator.process import start_emulator_process\n"
+        f"proc = start_emulator_process({port}, extra_args=['--exit-with-parent'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(proc.pid))\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=REPO_ROOT)
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the emulator did not start"
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the emulator outlived its parent"
+        time.sleep(0.2)
