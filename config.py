@@ -50,8 +50,9 @@ class Settings:
     log_level: str = "INFO"
     port: int = 5000
     host: str = "127.0.0.1"
-    # Threads per gunicorn worker (workers come from gunicorn's own WEB_CONCURRENCY, default 1:
-    # each worker keeps its own limiter, so more workers would multiply the SP-API rate).
+    # gunicorn workers (gunicorn's own variable name) and threads per worker. Each worker keeps
+    # its own limiter, so more than one worker would multiply the SP-API rate: keep 1.
+    web_concurrency: int = 1
     gunicorn_threads: int = 16
     default_country: str = "US"
     # SP-API credentials (python-amazon-sp-api's own variable names).
@@ -181,6 +182,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "log_level": _choice(LOG_LEVELS),
     "port": _integer(1),
     "host": _text,
+    "web_concurrency": _integer(1),
     "gunicorn_threads": _integer(1),
     "default_country": _country,
     "lwa_app_id": _text,

@@ -23,6 +23,7 @@ except ConfigError as exc:
 
 bind = f"{_settings.host}:{_settings.port}"
 worker_class = "gthread"
+workers = _settings.web_concurrency
 threads = _settings.gunicorn_threads
 # A batch can wait on the SP-API plan: give requests time before gunicorn kills a worker.
 timeout = 120

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from config import ConfigError, Settings, load_settings
@@ -60,3 +62,20 @@ def test_credentials_mean_live_mode_whatever_the_endpoint():
     assert settings.token_url() == "https://api.amazon.com/auth/o2/token"
     assert Settings(sp_api_endpoint="http://127.0.0.1:9").token_url() == "http://127.0.0.1:9/auth/o2/token"
     assert Settings(lwa_endpoint="http://127.0.0.1:9/t").token_url() == "http://127.0.0.1:9/t"
+
+
+def test_env_example_and_readme_list_every_variable_with_its_default():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    example = dict(
+        line.split("=", 1) for line in (root / ".env.example").read_text().splitlines() if line and not line.startswith("#")
+    )
+    readme = (root / "README.md").read_text()
+    defaults = Settings()
+    for spec in dataclasses.fields(Settings):
+        name = spec.name.upper()
+        assert name in example, f"{name} missing from .env.example"
+        assert f"`{name}`" in readme, f"{name} missing from README.md"
+        # The value shown in .env.example is the default.
+        assert load_settings({name: example[name]}, dotenv_path=None) == defaults or example[name] == "", name

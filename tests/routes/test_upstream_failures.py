@@ -14,7 +14,8 @@ def operation_calls(emulator, operation: str) -> list[dict]:
 
 def test_batch_of_100_survives_30_percent_failures(make_app, emulator):
     emulator.configure(fault_rate=0.2, drop_rate=0.1, seed=7)
-    client = make_app(max_retries=5).test_client()
+    # One chunk at a time, so the emulator's seeded faults fall on the same calls every run.
+    client = make_app(max_retries=5, max_workers=1).test_client()
     asins = [f"B0FLAK{i:04d}" for i in range(100)]
     body = client.post("/asin/batch/US", json={"asins": asins}).get_json()
     assert [entry["asin"] for entry in body["results"]] == asins
@@ -132,7 +133,8 @@ def test_sixteen_concurrent_first_calls_fetch_one_token(make_app, emulator):
 def test_concurrent_callers_never_exceed_the_plan(make_app, emulator):
     """8 threads of single and batch lookups: the emulator sees no 429 and no window over the plan."""
     emulator.configure(rate=4, burst=2)
-    app = make_app(sp_api_rate=4, sp_api_burst=2, max_workers=4)
+    # 10% under the plan: loopback scheduling jitter between admission and arrival stays covered.
+    app = make_app(sp_api_rate=4, sp_api_burst=2, sp_api_rate_margin=0.1, max_workers=4)
     client = app.test_client()
 
     def work(i: int) -> list[int]:
