@@ -31,6 +31,9 @@ class EmulatorOptions:
     slow_seconds: float = 0.0
     token_delay: float = 0.0
     token_ttl: int = 3600  # LWA access tokens live one hour
+    # expires_in sent with a token; None sends token_ttl. A longer one mimics a client whose
+    # cache outlives the token, which SP-API then refuses with 403 "expired".
+    announced_token_ttl: int | None = None
     # The model allows pageSize up to 20; a lower cap makes the emulator paginate sooner.
     page_size_cap: int = 20
     seed: int = 0
@@ -104,6 +107,8 @@ def _coerce(name: str, value: Any) -> Any:
         return value
     if name == "announced_rate":
         return None if value is None else _as_float(name, value)
+    if name == "announced_token_ttl":
+        return None if value is None else _as_int(name, value)
     if name == "fault_statuses":
         return parse_statuses(value)
     raise OptionError(f"unknown option {name!r}")
@@ -118,6 +123,8 @@ def _validate(options: EmulatorOptions) -> None:
             raise OptionError(f"option {name!r} must be >= 0")
     if options.announced_rate is not None and options.announced_rate < 0:
         raise OptionError("option 'announced_rate' must be >= 0 or null")
+    if options.announced_token_ttl is not None and options.announced_token_ttl < 0:
+        raise OptionError("option 'announced_token_ttl' must be >= 0 or null")
     for name in _PROBABILITIES:
         if not 0.0 <= getattr(options, name) <= 1.0:
             raise OptionError(f"option {name!r} is a probability and must be within [0, 1]")

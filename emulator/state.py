@@ -83,10 +83,11 @@ class EmulatorState:
     # ------------------------------------------------------------------ LWA tokens
 
     def issue_token(self) -> tuple[str, int]:
-        """A new access token and its lifetime in seconds (token_ttl)."""
+        """A new access token and the lifetime announced for it (announced_token_ttl, else token_ttl)."""
         token = "Atza|" + secrets.token_urlsafe(48)
         with self._lock:
             ttl = self._options.token_ttl
+            announced = ttl if self._options.announced_token_ttl is None else self._options.announced_token_ttl
             now = time.monotonic()
             self._tokens[token] = now + ttl
             stale = [t for t, expiry in self._tokens.items() if expiry < now - _EXPIRED_TOKEN_MEMORY]
@@ -94,7 +95,7 @@ class EmulatorState:
                 del self._tokens[t]
             while len(self._tokens) > _MAX_TOKENS:
                 del self._tokens[next(iter(self._tokens))]
-        return token, ttl
+        return token, announced
 
     def token_problem(self, token: str | None) -> str | None:
         """None if `token` is a live token this emulator issued, else "invalid" or "expired"."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from emulator import defaults as emulator_defaults
@@ -154,3 +155,23 @@ def test_concurrent_callers_never_exceed_the_plan(make_app, emulator):
         for i, start in enumerate(times):
             for j in range(i, len(times)):
                 assert j - i + 1 <= 2 + 4 * (times[j] - start) + 0.05
+
+
+def test_a_refused_access_token_is_replaced_once_and_nothing_is_lost(make_app, emulator):
+    """LWA says a token lives an hour but SP-API expires it after 1 s: the service re-authenticates once."""
+    emulator.configure(token_ttl=1, announced_token_ttl=3600)
+    client = make_app().test_client()
+    assert client.get("/asin/B0TEST0001").status_code == 200
+    time.sleep(1.2)
+    batch = client.post("/asin/batch/US", json={"asins": ["B0TEST0002", "B0TEST0003"]}).get_json()
+    assert batch["successful"] == 2
+    assert emulator.calls()["by_operation"]["lwaToken"] == {"200": 2}
+    assert [c["status"] for c in operation_calls(emulator, "searchCatalogItems")] == [403, 200]
+    assert client.get("/health").get_json()["status"] == "ok"
+
+
+def test_a_token_refused_twice_is_auth_failed(make_app, emulator):
+    emulator.configure(token_ttl=0, announced_token_ttl=3600)
+    response = make_app().test_client().get("/asin/B0TEST0001")
+    assert response.status_code == 502 and response.get_json()["error"]["code"] == "AUTH_FAILED"
+    assert [c["status"] for c in operation_calls(emulator, "getCatalogItem")] == [403, 403]
