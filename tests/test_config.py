@@ -68,9 +68,7 @@ def test_env_example_and_readme_list_every_variable_with_its_default():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    example = dict(
-        line.split("=", 1) for line in (root / ".env.example").read_text().splitlines() if line and not line.startswith("#")
-    )
+    example = dict(line.split("=", 1) for line in (root / ".env.example").read_text().splitlines() if line and not line.startswith("#"))
     readme = (root / "README.md").read_text()
     defaults = Settings()
     for spec in dataclasses.fields(Settings):
