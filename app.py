@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sys
 import time
@@ -109,8 +108,8 @@ def main() -> int:
     except ConfigError as exc:
         print(f"fba-backend: configuration error: {exc}", file=sys.stderr)
         return 2
-    atexit.register(logging.shutdown)
-    return run() or 0
+    run()  # serves until stopped; gunicorn exits the process itself
+    return 0
 
 
 if __name__ == "__main__":

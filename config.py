@@ -98,13 +98,11 @@ class Settings:
         return "https://api.amazon.com/auth/o2/token"
 
     def public_view(self) -> dict[str, Any]:
-        """Every setting, with each secret shown only as set / not set."""
-        view = asdict(self)
-        for name in SECRET_FIELDS:
-            view[name] = "set" if view[name] else "not set"
-        view["lwa_app_id"] = "set" if self.lwa_app_id else "not set"
-        view["mode"] = self.mode
-        return {key.upper() if key != "mode" else key: value for key, value in view.items()}
+        """Every setting by its variable name, with each credential shown only as set / not set."""
+        view = {name.upper(): value for name, value in asdict(self).items()}
+        for name in ("lwa_app_id", *SECRET_FIELDS):
+            view[name.upper()] = "set" if getattr(self, name) else "not set"
+        return view
 
 
 def _integer(minimum: int) -> Callable[[str], int]:
