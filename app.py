@@ -68,7 +68,6 @@ def build_services(app: Flask, settings: Settings) -> None:
         limiter=limiter,
         upstream_health=health,
         started_at=time.monotonic(),
-        sp_api_endpoint=settings.sp_api_endpoint or "https://sellingpartnerapi-{na,eu,fe}.amazon.com",
     )
 
 
@@ -89,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "fba-backend %s ready: mode=%s endpoint=%s plan=%s/s burst %s, window %s calls/%ss",
         __version__,
         settings.mode,
-        app.extensions["sp_api_endpoint"],
+        settings.endpoint_label,
         settings.sp_api_rate,
         settings.sp_api_burst,
         settings.rate_limit_calls,

@@ -15,8 +15,10 @@ from typing import Any
 from dotenv import dotenv_values
 
 from emulator import defaults as emulator_defaults
+from utils.marketplaces import resolve_country
 
 SECRET_FIELDS = ("lwa_client_secret", "sp_api_refresh_token")
+CREDENTIAL_FIELDS = ("lwa_app_id", *SECRET_FIELDS)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -68,12 +70,17 @@ class Settings:
     @property
     def has_credentials(self) -> bool:
         """True when any SP-API credential is configured: the service then calls Amazon."""
-        return bool(self.lwa_app_id or self.lwa_client_secret or self.sp_api_refresh_token)
+        return any(getattr(self, name) for name in CREDENTIAL_FIELDS)
 
     @property
     def mode(self) -> str:
         """`live` whenever credentials are set, else `emulator` (whatever SP_API_ENDPOINT says)."""
         return "live" if self.has_credentials else "emulator"
+
+    @property
+    def endpoint_label(self) -> str:
+        """Where SP-API calls go, for /health, /config and the start-up log."""
+        return self.sp_api_endpoint or "https://sellingpartnerapi-{na,eu,fe}.amazon.com"
 
     def credentials(self) -> dict[str, str]:
         """The LWA credentials to use: the configured ones, or the emulator's in emulator mode."""
@@ -100,7 +107,7 @@ class Settings:
     def public_view(self) -> dict[str, Any]:
         """Every setting by its variable name, with each credential shown only as set / not set."""
         view = {name.upper(): value for name, value in asdict(self).items()}
-        for name in ("lwa_app_id", *SECRET_FIELDS):
+        for name in CREDENTIAL_FIELDS:
             view[name.upper()] = "set" if getattr(self, name) else "not set"
         return view
 
@@ -141,8 +148,6 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def _country(raw: str) -> str:
-    from utils.marketplaces import resolve_country  # local: utils must not import config
-
     return resolve_country(raw).code
 
 
@@ -208,7 +213,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
     for spec in fields(Settings):
         name = spec.name.upper()
         raw = source.get(name)
-        if raw is None or (raw.strip() == "" and spec.name not in SECRET_FIELDS + ("lwa_app_id",)):
+        if raw is None or raw.strip() == "":
             continue
         parser = PARSERS[spec.name]
         try:
@@ -216,7 +221,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         except (ValueError, KeyError, LookupError) as exc:
             shown = "<hidden>" if spec.name in SECRET_FIELDS else repr(raw)
             raise ConfigError(f"{name} must be {parser.expect} (got {shown})") from exc  # type: ignore[attr-defined]
-    credentials = {name: values.get(name, "") for name in ("lwa_app_id", "lwa_client_secret", "sp_api_refresh_token")}
+    credentials = {name: values.get(name, "") for name in CREDENTIAL_FIELDS}
     if any(credentials.values()) and not all(credentials.values()):
         missing = ", ".join(name.upper() for name, value in credentials.items() if not value)
         raise ConfigError(

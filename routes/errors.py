@@ -23,9 +23,9 @@ class ApiError(Exception):
         self.message = message
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> tuple[Response, int]:
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     """`{"success": false, "error": {"code", "message"}}` with `status`."""
-    return jsonify({**extra, "success": False, "error": {"code": code, "message": message}}), status
+    return jsonify({"success": False, "error": {"code": code, "message": message}}), status
 
 
 def lookup_failure_response(entry: dict, failure: LookupFailure) -> tuple[Response, int]:
@@ -44,15 +44,14 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(exc.status, exc.code, exc.message)
 
     @app.errorhandler(HTTPException)
-    def handle_http_exception(exc: HTTPException) -> Response:
+    def handle_http_exception(exc: HTTPException) -> tuple[Response, int]:
         code = (exc.name or "error").upper().replace(" ", "_").replace("'", "")
         response, status = error_response(exc.code or 500, code, exc.description or exc.name)
-        response.status_code = status
         # Keep Werkzeug's headers (Allow on 405, ...) but with our JSON body.
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
-        return response
+        return response, status
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> tuple[Response, int]:

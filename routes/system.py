@@ -22,7 +22,7 @@ def get_health() -> Response:
             "version": current_app.config["VERSION"],
             "uptime_seconds": round(time.monotonic() - started, 1),
             "sp_api": {
-                "endpoint": current_app.extensions["sp_api_endpoint"],
+                "endpoint": settings.endpoint_label,
                 "last_success": upstream["last_success"],
                 "last_failure": upstream["last_failure"],
             },
@@ -34,6 +34,4 @@ def get_health() -> Response:
 def get_config() -> Response:
     """Every effective setting; secrets only as set / not set."""
     settings = current_app.config["SETTINGS"]
-    return jsonify(
-        {"mode": settings.mode, "sp_api_endpoint": current_app.extensions["sp_api_endpoint"], "settings": settings.public_view()}
-    )
+    return jsonify({"mode": settings.mode, "sp_api_endpoint": settings.endpoint_label, "settings": settings.public_view()})
