@@ -112,18 +112,25 @@ class Settings:
         return view
 
 
-def _integer(minimum: int) -> Callable[[str], int]:
+@dataclass(frozen=True)
+class _Parser:
+    """Turns a variable's text into its value; `expect` says what a good value looks like."""
+
+    parse: Callable[[str], Any]
+    expect: str
+
+
+def _integer(minimum: int) -> _Parser:
     def parse(raw: str) -> int:
         value = int(raw)
         if value < minimum:
-            raise ValueError(f"must be an integer >= {minimum}")
+            raise ValueError
         return value
 
-    parse.expect = f"an integer >= {minimum}"  # type: ignore[attr-defined]
-    return parse
+    return _Parser(parse, f"an integer >= {minimum}")
 
 
-def _number(minimum: float, maximum: float | None = None, *, exclusive_min: bool = False) -> Callable[[str], float]:
+def _number(minimum: float, maximum: float | None = None, *, exclusive_min: bool = False) -> _Parser:
     def parse(raw: str) -> float:
         value = float(raw)
         too_small = value <= minimum if exclusive_min else value < minimum
@@ -132,26 +139,17 @@ def _number(minimum: float, maximum: float | None = None, *, exclusive_min: bool
         return value
 
     low = f"> {minimum}" if exclusive_min else f">= {minimum}"
-    parse.expect = f"a number {low}" + (f" and <= {maximum}" if maximum is not None else "")  # type: ignore[attr-defined]
-    return parse
+    return _Parser(parse, f"a number {low}" + (f" and <= {maximum}" if maximum is not None else ""))
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+def _choice(options: tuple[str, ...]) -> _Parser:
     def parse(raw: str) -> str:
         value = raw.strip().upper()
         if value not in options:
             raise ValueError
         return value
 
-    parse.expect = "one of " + ", ".join(options)  # type: ignore[attr-defined]
-    return parse
-
-
-def _country(raw: str) -> str:
-    return resolve_country(raw).code
-
-
-_country.expect = "a supported marketplace country code"  # type: ignore[attr-defined]
+    return _Parser(parse, "one of " + ", ".join(options))
 
 
 def _url(raw: str) -> str:
@@ -161,16 +159,9 @@ def _url(raw: str) -> str:
     return value
 
 
-_url.expect = "an http:// or https:// URL"  # type: ignore[attr-defined]
+_TEXT = _Parser(str.strip, "text")
 
-
-def _text(raw: str) -> str:
-    return raw.strip()
-
-
-_text.expect = "text"  # type: ignore[attr-defined]
-
-PARSERS: dict[str, Callable[[str], Any]] = {
+PARSERS: dict[str, _Parser] = {
     "rate_limit_calls": _integer(1),
     "rate_limit_window": _number(0, exclusive_min=True),
     "request_timeout": _number(0, exclusive_min=True),
@@ -184,15 +175,15 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "retry_delay_max": _number(0),
     "log_level": _choice(LOG_LEVELS),
     "port": _integer(1),
-    "host": _text,
+    "host": _TEXT,
     "web_concurrency": _integer(1),
     "gunicorn_threads": _integer(1),
-    "default_country": _country,
-    "lwa_app_id": _text,
-    "lwa_client_secret": _text,
-    "sp_api_refresh_token": _text,
-    "sp_api_endpoint": _url,
-    "lwa_endpoint": _url,
+    "default_country": _Parser(lambda raw: resolve_country(raw).code, "a supported marketplace country code"),
+    "lwa_app_id": _TEXT,
+    "lwa_client_secret": _TEXT,
+    "sp_api_refresh_token": _TEXT,
+    "sp_api_endpoint": _Parser(_url, "an http:// or https:// URL"),
+    "lwa_endpoint": _Parser(_url, "an http:// or https:// URL"),
     "emulator_port": _integer(1),
 }
 
@@ -217,10 +208,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
             continue
         parser = PARSERS[spec.name]
         try:
-            values[spec.name] = parser(raw)
-        except (ValueError, KeyError, LookupError) as exc:
+            values[spec.name] = parser.parse(raw)
+        except (ValueError, LookupError) as exc:
             shown = "<hidden>" if spec.name in SECRET_FIELDS else repr(raw)
-            raise ConfigError(f"{name} must be {parser.expect} (got {shown})") from exc  # type: ignore[attr-defined]
+            raise ConfigError(f"{name} must be {parser.expect} (got {shown})") from exc
     credentials = {name: values.get(name, "") for name in CREDENTIAL_FIELDS}
     if any(credentials.values()) and not all(credentials.values()):
         missing = ", ".join(name.upper() for name, value in credentials.items() if not value)
