@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 
 from emulator.catalog import build_item
+from tests.emulator_log import calls_by_status, operation_calls
 
 SANDBOX_TITLE = "Samsung QN82Q60RAFXZA Flat 82-Inch QLED 4K Q60 Series (2019) Ultra HD Smart TV with HDR and Alexa Compatibility"
 US = "ATVPDKIKX0DER"
-
-
-def calls_by_status(emulator, operation: str) -> dict[str, int]:
-    return emulator.calls()["by_operation"].get(operation, {})
 
 
 def synthetic_asins(n: int, start: int = 0) -> list[str]:
@@ -113,7 +110,7 @@ def test_batch_of_45_makes_three_search_calls_in_order(client, emulator):
         expected = build_item(asin, US, ["summaries"])["summaries"][0]["itemName"]
         assert entry["success"] is True and entry["Title"] == expected
     # Each call carried at most 20 identifiers.
-    searches = [c for c in emulator.calls()["calls"] if c["operation"] == "searchCatalogItems"]
+    searches = operation_calls(emulator, "searchCatalogItems")
     assert sorted(len(c["asins"]) for c in searches) == [5, 20, 20]
 
 
@@ -125,7 +122,7 @@ def test_batch_duplicates_fetched_once_and_invalid_fail_alone(client, emulator):
     assert codes == ["ok", "ok", "INVALID_ASIN", "INVALID_ASIN", "ok", "ok", "INVALID_ASIN"]
     assert body["results"][0] == body["results"][1] == body["results"][5]
     assert [entry["asin"] for entry in body["results"]][2:4] == ["bad", None]
-    searches = [c for c in emulator.calls()["calls"] if c["operation"] == "searchCatalogItems"]
+    searches = operation_calls(emulator, "searchCatalogItems")
     assert len(searches) == 1 and sorted(searches[0]["asins"]) == ["B0TEST0001", "B0TEST0002"]
     assert (body["successful"], body["failed"], body["success_rate"]) == (4, 3, "57.1%")
 
@@ -196,4 +193,4 @@ def test_sp_api_default_marketplace_does_not_override(make_app, emulator, monkey
     monkeypatch.setenv("SP_API_DEFAULT_MARKETPLACE", "DE")
     body = make_app().test_client().get("/asin/B07N4M94X4?country=US").get_json()
     assert body["Title"] == SANDBOX_TITLE
-    assert [c["marketplace_id"] for c in emulator.calls()["calls"] if c["operation"] == "getCatalogItem"] == [US]
+    assert [c["marketplace_id"] for c in operation_calls(emulator, "getCatalogItem")] == [US]

@@ -7,10 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from emulator import defaults as emulator_defaults
-
-
-def operation_calls(emulator, operation: str) -> list[dict]:
-    return [c for c in emulator.calls()["calls"] if c["operation"] == operation]
+from tests.emulator_log import operation_calls
 
 
 def test_batch_of_100_survives_30_percent_failures(make_app, emulator):
