@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: install install-dev run emulator test lint clean
+.PHONY: install install-dev run emulator test lint clean system-redis
 
 install: $(VENV)/.installed
 
@@ -37,13 +37,32 @@ run: install
 emulator: install
 	$(BIN)/python -m emulator --port 8001
 
+## system-redis: make sure redis-server is installed (tests and benchmarks start their own); as root, from Debian's packages.
+system-redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "redis-server is not installed: run 'sudo apt-get install redis-server' (or make system-redis as root)" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+
 ## test: the whole suite (emulator, service, gunicorn and PM2 smoke tests) and lint.
-test: install-dev node_modules/.bin/pm2
+test: install-dev node_modules/.bin/pm2 system-redis
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: install-dev
 	$(BIN)/ruff check .
+
+.PHONY: bench system-wrk
+
+## system-wrk: make sure wrk (the HTTP load generator of `make bench`) is installed; as root, from Debian's packages.
+system-wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "wrk is not installed: run 'sudo apt-get install wrk' (or make system-wrk as root)" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+
+## bench: the benchmarks (a few minutes): prints a table and writes bench/RESULTS.md. install-dev, not install:
+## tests/redis_server.py, which starts scenario 2's Redis, imports pytest.
+bench: install-dev system-redis system-wrk
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

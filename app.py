@@ -12,9 +12,10 @@ from config import ConfigError, Settings, load_settings
 from routes import asin, system
 from routes.errors import register_error_handlers
 from services.asin_service import AsinService
+from services.cache import build_cache
 from services.health import UpstreamHealth
 from services.spapi import SpApiClient
-from utils.rate_limit import CallLimiter, Plan
+from utils.rate_limit import CallLimiter, Plan, build_store
 from utils.redaction import SecretFilter
 from utils.retry import RetryPolicy
 
@@ -34,7 +35,7 @@ def configure_logging(settings: Settings) -> None:
         root.addHandler(handler)
     for old in [f for f in handler.filters if isinstance(f, SecretFilter)]:
         handler.removeFilter(old)
-    handler.addFilter(SecretFilter([settings.lwa_client_secret, settings.sp_api_refresh_token]))
+    handler.addFilter(SecretFilter(settings.secrets()))
     root.setLevel(settings.log_level)
     # httpx logs every request URL at INFO; keep that for DEBUG. The library logs request
     # headers (the access token among them) at DEBUG: never let it.
@@ -46,12 +47,23 @@ def configure_logging(settings: Settings) -> None:
 def build_services(app: Flask, settings: Settings) -> None:
     """Build the limiter, SP-API client and ASIN service once; keep them on app.extensions."""
     health = UpstreamHealth()
+    store = build_store(
+        settings.rate_limit_backend,
+        data_dir=settings.data_dir,
+        redis_url=settings.redis_url,
+        redis_label=settings.redis_label,
+        window_calls=settings.rate_limit_calls,
+        window_seconds=settings.rate_limit_window,
+    )
     limiter = CallLimiter(
         window_calls=settings.rate_limit_calls,
         window_seconds=settings.rate_limit_window,
         default_plan=Plan(settings.sp_api_rate, settings.sp_api_burst),
         margin=settings.sp_api_rate_margin,
+        recovery_seconds=settings.sp_api_pace_recovery,
+        store=store,
     )
+    limiter.snapshot()  # opens the store now (tables, connection), not on the first call
     spapi = SpApiClient(
         credentials=settings.credentials(),
         endpoint=settings.sp_api_endpoint,
@@ -61,7 +73,14 @@ def build_services(app: Flask, settings: Settings) -> None:
         timeout=settings.request_timeout,
         health=health,
     )
-    service = AsinService(spapi, max_workers=settings.max_workers)
+    cache = build_cache(
+        backend=settings.cache_backend,
+        data_dir=settings.data_dir,
+        redis_url=settings.redis_url,
+        ttl=settings.cache_ttl,
+        not_found_ttl=settings.cache_not_found_ttl,
+    )
+    service = AsinService(spapi, cache, max_workers=settings.max_workers)
     app.extensions.update(
         asin_service=service,
         spapi=spapi,
@@ -85,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.mode == "emulator" and not settings.sp_api_endpoint:
         log.warning("no SP-API credentials and no SP_API_ENDPOINT: calls will go to Amazon and fail; use `make run` to start the emulator")
     log.info(
-        "fba-backend %s ready: mode=%s endpoint=%s plan=%s/s burst %s, window %s calls/%ss",
+        "fba-backend %s ready: mode=%s endpoint=%s plan=%s/s burst %s, window %s calls/%ss, limiter %s, cache %s",
         __version__,
         settings.mode,
         settings.endpoint_label,
@@ -93,6 +112,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.sp_api_burst,
         settings.rate_limit_calls,
         settings.rate_limit_window,
+        settings.rate_limit_backend,
+        settings.cache_backend,
     )
     return app
 

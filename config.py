@@ -11,15 +11,19 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from emulator import defaults as emulator_defaults
 from utils.marketplaces import resolve_country
+from utils.redaction import mask_url_password
 
 SECRET_FIELDS = ("lwa_client_secret", "sp_api_refresh_token")
 CREDENTIAL_FIELDS = ("lwa_app_id", *SECRET_FIELDS)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RATE_LIMIT_BACKENDS = ("memory", "sqlite", "redis")
+CACHE_BACKENDS = ("sqlite", "redis", "none")
 
 
 class ConfigError(ValueError):
@@ -40,6 +44,21 @@ class Settings:
     sp_api_burst: int = 2
     # Pace this fraction under the plan: our clock and Amazon's bucket drift.
     sp_api_rate_margin: float = 0.05
+    # After a 429 an operation's pace halves; each SP_API_PACE_RECOVERY seconds without
+    # another 429 it steps up by a quarter, back to the plan.
+    sp_api_pace_recovery: float = 60.0
+    # Where the limiter keeps its state: memory (this process), sqlite (a file under DATA_DIR,
+    # shared by every worker on the machine) or redis (REDIS_URL, shared by every host).
+    rate_limit_backend: str = "sqlite"
+    # Results cache: sqlite (under DATA_DIR, shared by workers), redis or none; successes are
+    # kept CACHE_TTL seconds, NOT_FOUND answers CACHE_NOT_FOUND_TTL.
+    cache_backend: str = "sqlite"
+    cache_ttl: float = 86400.0
+    cache_not_found_ttl: float = 3600.0
+    # Files of the sqlite limiter and cache.
+    data_dir: str = "data"
+    # Redis for RATE_LIMIT_BACKEND=redis and CACHE_BACKEND=redis (a password in it is a secret).
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     # Batch processing.
     max_batch_size: int = 100
     max_workers: int = 5
@@ -52,8 +71,8 @@ class Settings:
     log_level: str = "INFO"
     port: int = 5000
     host: str = "127.0.0.1"
-    # gunicorn workers (gunicorn's own variable name) and threads per worker. Each worker keeps
-    # its own limiter, so more than one worker would multiply the SP-API rate: keep 1.
+    # gunicorn workers (gunicorn's own variable name) and threads per worker. Workers share the
+    # limiter unless RATE_LIMIT_BACKEND=memory, which is for one worker only.
     web_concurrency: int = 1
     gunicorn_threads: int = 16
     default_country: str = "US"
@@ -76,6 +95,11 @@ class Settings:
     def mode(self) -> str:
         """`live` whenever credentials are set, else `emulator` (whatever SP_API_ENDPOINT says)."""
         return "live" if self.has_credentials else "emulator"
+
+    @property
+    def redis_label(self) -> str:
+        """REDIS_URL with any password masked, for /config, /health and logs."""
+        return mask_url_password(self.redis_url)
 
     @property
     def endpoint_label(self) -> str:
@@ -109,7 +133,13 @@ class Settings:
         view = {name.upper(): value for name, value in asdict(self).items()}
         for name in CREDENTIAL_FIELDS:
             view[name.upper()] = "set" if getattr(self, name) else "not set"
+        view["REDIS_URL"] = self.redis_label
         return view
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line or response."""
+        password = urlsplit(self.redis_url).password
+        return [s for s in (self.lwa_client_secret, self.sp_api_refresh_token, password) if s]
 
 
 @dataclass(frozen=True)
@@ -142,9 +172,9 @@ def _number(minimum: float, maximum: float | None = None, *, exclusive_min: bool
     return _Parser(parse, f"a number {low}" + (f" and <= {maximum}" if maximum is not None else ""))
 
 
-def _choice(options: tuple[str, ...]) -> _Parser:
+def _choice(options: tuple[str, ...], normalize: Callable[[str], str] = str.upper) -> _Parser:
     def parse(raw: str) -> str:
-        value = raw.strip().upper()
+        value = normalize(raw.strip())
         if value not in options:
             raise ValueError
         return value
@@ -152,9 +182,23 @@ def _choice(options: tuple[str, ...]) -> _Parser:
     return _Parser(parse, "one of " + ", ".join(options))
 
 
+def _redis_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError
+    return value
+
+
 def _url(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if value and not value.startswith(("http://", "https://")):
+        raise ValueError
+    return value
+
+
+def _nonempty(raw: str) -> str:
+    value = raw.strip()
+    if not value:
         raise ValueError
     return value
 
@@ -168,6 +212,13 @@ PARSERS: dict[str, _Parser] = {
     "sp_api_rate": _number(0, exclusive_min=True),
     "sp_api_burst": _integer(1),
     "sp_api_rate_margin": _number(0, 0.5),
+    "sp_api_pace_recovery": _number(0, exclusive_min=True),
+    "rate_limit_backend": _choice(RATE_LIMIT_BACKENDS, str.lower),
+    "cache_backend": _choice(CACHE_BACKENDS, str.lower),
+    "cache_ttl": _number(0, exclusive_min=True),
+    "cache_not_found_ttl": _number(0),
+    "data_dir": _Parser(_nonempty, "a directory path"),
+    "redis_url": _Parser(_redis_url, "a redis://, rediss:// or unix:// URL"),
     "max_batch_size": _integer(1),
     "max_workers": _integer(1),
     "max_retries": _integer(0),
@@ -210,7 +261,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         try:
             values[spec.name] = parser.parse(raw)
         except (ValueError, LookupError) as exc:
-            shown = "<hidden>" if spec.name in SECRET_FIELDS else repr(raw)
+            shown = "<hidden>" if spec.name in (*SECRET_FIELDS, "redis_url") else repr(raw)
             raise ConfigError(f"{name} must be {parser.expect} (got {shown})") from exc
     credentials = {name: values.get(name, "") for name in CREDENTIAL_FIELDS}
     if any(credentials.values()) and not all(credentials.values()):

@@ -1,8 +1,8 @@
 """gunicorn settings for fba-backend: `gunicorn -c gunicorn.conf.py 'app:create_app()'`.
 
-Workers: gunicorn's own WEB_CONCURRENCY (default 1). Each worker keeps its own rate
-limiter, so more than one worker would multiply the SP-API request rate; the default is
-one worker with GUNICORN_THREADS threads, which serves many clients and the batch pool.
+Workers: gunicorn's own WEB_CONCURRENCY (default 1), each with GUNICORN_THREADS threads.
+Workers share one rate limiter through RATE_LIMIT_BACKEND (sqlite by default, or redis), so
+more workers never send more than the SP-API plan; with RATE_LIMIT_BACKEND=memory keep one.
 
 With no SP-API credentials and no SP_API_ENDPOINT, the master starts the bundled
 emulator (on EMULATOR_PORT) and points the workers at it.
@@ -20,6 +20,13 @@ except ConfigError as exc:
     # One clear line, no traceback: the service does not start on a bad value.
     print(f"fba-backend: configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
+
+if _settings.web_concurrency > 1 and _settings.rate_limit_backend == "memory":
+    print(
+        f"fba-backend: warning: RATE_LIMIT_BACKEND=memory with WEB_CONCURRENCY={_settings.web_concurrency}: "
+        "each worker paces alone and together they can exceed the SP-API plan; use sqlite or redis",
+        file=sys.stderr,
+    )
 
 bind = f"{_settings.host}:{_settings.port}"
 worker_class = "gthread"

@@ -7,10 +7,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from routes import asin_service
-from routes.errors import ApiError, lookup_failure_response
+from routes.errors import ApiError, entry_response
 from services.errors import LookupFailure
 
 bp = Blueprint("asin", __name__)
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 def _json_object() -> dict[str, Any]:
@@ -23,33 +25,47 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
-def _single(asin: object, country: object) -> Response | tuple[Response, int]:
+def _refresh(body: dict[str, Any] | None = None) -> bool:
+    """`refresh` from the JSON body (a boolean) or the query string (true/false): skip the cache."""
+    if body is not None and "refresh" in body:
+        value = body["refresh"]
+        if not isinstance(value, bool):
+            raise ApiError(400, "INVALID_REQUEST", "'refresh' must be true or false")
+        return value
+    text = request.args.get("refresh", "").strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise ApiError(400, "INVALID_REQUEST", "?refresh= must be true or false")
+    return text in _TRUE
+
+
+def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Response, int]:
     service = asin_service()
     try:
-        return jsonify(service.lookup(asin, country))
+        entry = service.lookup(asin, country, refresh=refresh)
     except LookupFailure as failure:
-        return lookup_failure_response(service.failure_entry(asin, country, failure), failure)
+        entry = service.failure_entry(asin, country, failure)
+    return entry_response(entry)
 
 
 @bp.get("/asin/<path:asin>")
 def get_asin(asin: str) -> Response | tuple[Response, int]:
-    """Facts for one ASIN; the marketplace from ?country= (default DEFAULT_COUNTRY)."""
+    """Facts for one ASIN; the marketplace from ?country= (default DEFAULT_COUNTRY); ?refresh=true skips the cache."""
     country = request.args.get("country") or current_app.config["SETTINGS"].default_country
-    return _single(asin, country)
+    return _single(asin, country, _refresh())
 
 
 @bp.post("/asin/<country>")
 def post_asin(country: str) -> Response | tuple[Response, int]:
-    """Facts for the ASIN in `{"asin": "..."}` in `country`."""
+    """Facts for the ASIN in `{"asin": "...", "refresh": false}` in `country`."""
     body = _json_object()
     if "asin" not in body:
         raise ApiError(400, "INVALID_REQUEST", 'The body needs an \'asin\' field, e.g. {"asin": "B07N4M94X4"}')
-    return _single(body["asin"], country)
+    return _single(body["asin"], country, _refresh(body))
 
 
 @bp.post("/asin/batch/<country>")
 def post_batch(country: str) -> Response | tuple[Response, int]:
-    """Facts for every ASIN in `{"asins": [...]}`, in request order."""
+    """Facts for every ASIN in `{"asins": [...], "refresh": false}`, in request order."""
     body = _json_object()
     asins = body.get("asins")
     if not isinstance(asins, list):
@@ -59,7 +75,8 @@ def post_batch(country: str) -> Response | tuple[Response, int]:
     limit = current_app.config["SETTINGS"].max_batch_size
     if len(asins) > limit:
         raise ApiError(400, "BATCH_TOO_LARGE", f"'asins' has {len(asins)} entries; MAX_BATCH_SIZE is {limit}")
+    refresh = _refresh(body)
     try:
-        return jsonify(asin_service().batch_lookup(asins, country))
+        return jsonify(asin_service().batch_lookup(asins, country, refresh=refresh))
     except LookupFailure as failure:
         raise ApiError(failure.status, failure.code, failure.message) from None

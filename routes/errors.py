@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from services.errors import LookupFailure
+from services.errors import STATUS_BY_CODE
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,15 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
     return jsonify({"success": False, "error": {"code": code, "message": message}}), status
 
 
-def lookup_failure_response(entry: dict, failure: LookupFailure) -> tuple[Response, int]:
-    """A failed single-ASIN answer: the entry, its status and Retry-After when throttled."""
+def entry_response(entry: dict[str, Any]) -> Response | tuple[Response, int]:
+    """A single-ASIN answer: 200 for a success, else the status of its error code, with Retry-After when throttled."""
     response = jsonify(entry)
-    if failure.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(failure.retry_after)))
-    return response, failure.status
+    if entry["success"]:
+        return response
+    error = entry["error"]
+    if error.get("retry_after_seconds") is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(error["retry_after_seconds"])))
+    return response, STATUS_BY_CODE.get(error["code"], 502)
 
 
 def register_error_handlers(app: Flask) -> None:

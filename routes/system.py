@@ -11,7 +11,7 @@ bp = Blueprint("system", __name__)
 
 @bp.get("/health")
 def get_health() -> Response:
-    """ok or degraded, mode, version, uptime and the last SP-API success and failure."""
+    """ok or degraded, mode, version, uptime, the last SP-API success and failure, the limiter's pace, the cache's hit ratio."""
     settings = current_app.config["SETTINGS"]
     upstream = current_app.extensions["upstream_health"].snapshot()
     started = current_app.extensions["started_at"]
@@ -26,6 +26,8 @@ def get_health() -> Response:
                 "last_success": upstream["last_success"],
                 "last_failure": upstream["last_failure"],
             },
+            "rate_limiter": current_app.extensions["limiter"].snapshot(),
+            "cache": current_app.extensions["asin_service"].cache.stats(),
         }
     )
 

@@ -153,9 +153,15 @@ class _GuardedTransport:
         headers = kwargs.get("headers") or {}
         # The library derives Host by slicing "https://" off the endpoint; httpx sets it right.
         kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "host"}
-        self._limiter.acquire(f"{self._region}/{_operation_of(url)}", self._max_wait)
+        key = f"{self._region}/{_operation_of(url)}"
+        self._limiter.acquire(key, self._max_wait)
+        sent_at = self._limiter.now()
         self.count.sent += 1
         response = self._inner.request(method, url, **kwargs)
+        # The plan follows x-amzn-RateLimit-Limit, and a 429 slows the pace for every worker.
+        self._limiter.observe(
+            key, status=response.status_code, rate_limit_header=response.headers.get("x-amzn-RateLimit-Limit"), sent_at=sent_at
+        )
         if response.status_code >= 400:
             try:
                 body = response.json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from config import Settings
 from emulator import EmulatorOptions, EmulatorServer
+from tests.redis_server import redis_server, redis_url  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +49,15 @@ def emulator_settings(emulator: EmulatorServer, **overrides: object) -> Settings
 
 
 @pytest.fixture
-def make_app(emulator: EmulatorServer) -> Iterator[Callable[..., Flask]]:
-    """Build apps against the emulator; `make_app(max_workers=2, ...)` overrides settings."""
+def make_app(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps against the emulator; `make_app(max_workers=2, ...)` overrides settings.
+
+    Each test's apps share a DATA_DIR of their own (sqlite limiter and cache), so no test sees another's cache.
+    """
     apps: list[Flask] = []
 
     def build(**overrides: object) -> Flask:
+        overrides.setdefault("data_dir", str(tmp_path / "data"))
         app = create_app(emulator_settings(emulator, **overrides))
         apps.append(app)
         return app
@@ -59,6 +65,7 @@ def make_app(emulator: EmulatorServer) -> Iterator[Callable[..., Flask]]:
     yield build
     for app in apps:
         app.extensions["asin_service"].close()
+        app.extensions["limiter"].close()
 
 
 @pytest.fixture

@@ -38,6 +38,11 @@ def test_environment_wins_over_dotenv(tmp_path):
         ({"SP_API_ENDPOINT": "localhost:8001"}, "SP_API_ENDPOINT"),
         ({"SP_API_RATE_MARGIN": "0.9"}, "SP_API_RATE_MARGIN"),
         ({"RETRY_DELAY_BASE": "0.5"}, "RETRY_DELAY_BASE"),
+        ({"RATE_LIMIT_BACKEND": "postgres"}, "RATE_LIMIT_BACKEND"),
+        ({"CACHE_BACKEND": "memcached"}, "CACHE_BACKEND"),
+        ({"CACHE_TTL": "0"}, "CACHE_TTL"),
+        ({"SP_API_PACE_RECOVERY": "never"}, "SP_API_PACE_RECOVERY"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
     ],
 )
 def test_bad_values_name_the_variable_in_one_line(env, variable):
@@ -45,6 +50,19 @@ def test_bad_values_name_the_variable_in_one_line(env, variable):
         load_settings(env, dotenv_path=None)
     message = str(caught.value)
     assert message.startswith(variable) and "\n" not in message
+
+
+def test_backends_are_case_insensitive_and_a_redis_password_is_never_shown(client):
+    settings = load_settings({"RATE_LIMIT_BACKEND": "Redis", "CACHE_BACKEND": "NONE", "REDIS_URL": "redis://:hunter22@cache:6379/1"}, None)
+    assert (settings.rate_limit_backend, settings.cache_backend) == ("redis", "none")
+    assert settings.public_view()["REDIS_URL"] == "redis://:***@cache:6379/1"
+    assert "hunter22" in settings.secrets()
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"REDIS_URL": "http://:hunter22@cache"}, dotenv_path=None)
+    assert "hunter22" not in str(caught.value)
+    shown = client.get("/config").get_json()["settings"]
+    assert {shown[name] for name in ("RATE_LIMIT_BACKEND", "CACHE_BACKEND")} == {"sqlite"}
+    assert shown["CACHE_TTL"] == 86400 and shown["CACHE_NOT_FOUND_TTL"] == 3600
 
 
 def test_partial_credentials_are_refused_without_showing_them():

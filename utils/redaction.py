@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
 
 # Login with Amazon tokens: access tokens start "Atza|", refresh tokens "Atzr|".
 _LWA_TOKEN = re.compile(r"Atz[ar]\|[A-Za-z0-9_\-.~+/=|%]+")
@@ -35,3 +36,14 @@ class SecretFilter(logging.Filter):
         if clean != message or record.args:
             record.msg, record.args = clean, None
         return True
+
+
+def mask_url_password(url: str) -> str:
+    """`url` with the password of its user part replaced by ***, e.g. redis://:***@host:6379/0."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ def free_port() -> int:
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a new user: no credentials, no endpoint."""
     env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env["DATA_DIR"] = tempfile.mkdtemp(prefix="fba-data-")
     env.update(extra)
     return env
 

@@ -6,6 +6,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from emulator import defaults as emulator_defaults
 from tests.emulator_log import operation_calls
 
@@ -72,13 +74,17 @@ def test_a_caller_beyond_the_plan_gets_throttled_with_retry_after(make_app, emul
 
 
 def test_sp_api_429s_are_retried_then_reported_as_throttled(make_app, emulator):
-    # The service believes in a plan 10x what the emulator grants: SP-API answers 429s.
-    emulator.configure(rate=0.2, burst=1)
+    # The service believes in a plan 100x what the emulator grants (which keeps announcing 20/s): 429s.
+    emulator.configure(rate=0.2, burst=1, announced_rate=20)
     client = make_app(sp_api_rate=20, sp_api_burst=5, max_retries=2).test_client()
-    statuses = [client.get(f"/asin/B0TEST000{i}").status_code for i in range(3)]
-    assert statuses[0] == 200 and statuses[1:] == [503, 503]
+    responses = [client.get(f"/asin/B0TEST000{i}") for i in range(3)]
+    assert [r.status_code for r in responses] == [200, 503, 503]
+    assert {r.get_json()["error"]["code"] for r in responses[1:]} == {"THROTTLED"}
     calls = operation_calls(emulator, "getCatalogItem")
     assert [c["status"] for c in calls] == [200] + [429] * 6
+    # Each 429 for a call sent at the pace in force halved it: 20/s down to 20 / 2**6.
+    pace = client.get("/health").get_json()["rate_limiter"]["operations"]["NA/getCatalogItem"]
+    assert pace["slowed_by_429"] and pace["factor"] == pytest.approx(1 / 64, abs=1e-4)
 
 
 def test_wrong_lwa_credentials_are_auth_failed_not_500(make_app, emulator):
