@@ -20,6 +20,8 @@ Adaptive pacing. Each operation has a `Pace` in the same store, so every worker 
 
 * SP-API's `x-amzn-RateLimit-Limit` header sets the plan's rate (a seller's plan may differ
   from the documented one);
+* each plan has its own bucket, so a changed plan starts afresh; a lower announced plan first
+  holds calls until SP-API's bucket would be full again at the new rate;
 * a 429 halves the pace at once and holds calls for one interval (SP-API's bucket is empty),
   and the burst drops to 1 until the pace is whole again: the 429 says our model of
   SP-API's bucket was wrong, so we stop spending its burst. A 429 for a call sent before
@@ -471,9 +473,9 @@ class CallLimiter:
         """Learn from one SP-API response to a call for `key` that went out at `sent_at` (limiter clock)."""
         announced = _parse_rate(rate_limit_header)
         if announced is not None:
-            current = self.pace(key)
+            current, now = self.pace(key), self._clock()
             if not (current.announced and math.isclose(current.rate, announced, rel_tol=1e-6)):
-                self._update(key, lambda old: _announce(old or current, announced))
+                self._update(key, lambda old: _announce(old or current, announced, now))
         if status == 429:
             now, default = self._clock(), self._default_pace()
             self._update(key, lambda old: _slow_down(old or default, now, sent_at, self._recovery))
@@ -539,7 +541,9 @@ class CallLimiter:
             return pace.hold_until - now
         self._log_plan_change(key, pace)
         rates = self._rates(pace.plan_at(now, self._recovery))
-        return self._with_store(lambda store: store.admit(key, rates, self._clock))
+        # One bucket per plan: a changed plan starts a fresh bucket (after the hold its change set).
+        bucket = f"{key}|{rates[0].interval}ms|{rates[0].burst}"
+        return self._with_store(lambda store: store.admit(bucket, rates, self._clock))
 
     def acquire(self, key: str, max_wait: float) -> float:
         """Block until a call for `key` may go out; return seconds waited.
@@ -603,11 +607,16 @@ def _parse_rate(header: str | None) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
-def _announce(pace: Pace, rate: float) -> Pace | None:
-    """SP-API announced `rate`: the plan follows it, at full pace (the announcement is fresher than any 429)."""
+def _announce(pace: Pace, rate: float, now: float) -> Pace | None:
+    """SP-API announced `rate` at `now`: the plan follows it, at full pace (the announcement is fresher than any 429).
+
+    A lower plan than assumed may find SP-API's bucket empty, and the new plan's bucket starts
+    full: hold calls until SP-API's would be full again at the new rate.
+    """
     if pace.announced and math.isclose(pace.rate, rate, rel_tol=1e-6):
         return None
-    return Pace(rate, pace.burst, announced=True, hold_until=pace.hold_until)
+    hold_until = max(pace.hold_until, now + pace.burst / rate) if rate < pace.rate else pace.hold_until
+    return Pace(rate, pace.burst, announced=True, hold_until=hold_until)
 
 
 def _slow_down(pace: Pace, now: float, sent_at: float, recovery: float) -> Pace | None:

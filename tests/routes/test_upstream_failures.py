@@ -63,7 +63,8 @@ def test_slow_sp_api_gives_timeout(make_app, emulator):
 
 
 def test_a_caller_beyond_the_plan_gets_throttled_with_retry_after(make_app, emulator):
-    # A plan of one call per 100 s: the second caller would wait far beyond REQUEST_TIMEOUT.
+    # A plan of one call per 100 s (as SP-API announces it too): the second caller would wait far beyond REQUEST_TIMEOUT.
+    emulator.configure(rate=0.01, burst=1)
     client = make_app(sp_api_rate=0.01, sp_api_burst=1, request_timeout=2).test_client()
     assert client.get("/asin/B0TEST0001").status_code == 200
     response = client.get("/asin/B0TEST0002")
