@@ -39,6 +39,8 @@ def serve(emulator_url: str, tmp_path: Path, **env: str) -> tuple[str, subproces
         SP_API_RATE_MARGIN="0.15",
         CACHE_BACKEND="none",
         LOG_LEVEL="WARNING",
+        # The access log names the worker (pid) that served each request.
+        GUNICORN_CMD_ARGS="--access-logformat 'served-by=%(p)s %(r)s %(s)s'",
         **env,
     )
     command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
@@ -53,7 +55,8 @@ def hammer(url: str) -> list[int]:
 
     def client(n: int) -> list[int]:
         statuses = []
-        with httpx.Client(base_url=url, timeout=60) as http:
+        # A new connection per request (Connection: close), so the requests spread over the workers.
+        with httpx.Client(base_url=url, timeout=60, headers={"Connection": "close"}) as http:
             for b in range(3):
                 asins = [f"B0C{n}{b}{i:05d}" for i in range(40)]
                 statuses.append(http.post("/asin/batch/US", json={"asins": asins}).status_code)
@@ -63,6 +66,11 @@ def hammer(url: str) -> list[int]:
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         return [status for statuses in pool.map(client, range(CLIENTS)) for status in statuses]
+
+
+def workers_that_served(output: str) -> set[str]:
+    """The pids in the access log lines of batch requests."""
+    return {line.split("served-by=<")[1].split(">")[0] for line in output.splitlines() if "served-by=" in line and "/asin/batch" in line}
 
 
 def worst_overrun(times: list[float], rate: float, burst: int) -> float:
@@ -104,6 +112,7 @@ def test_four_workers_share_one_plan(backend, emulator_at_plan, tmp_path, reques
     finally:
         output = stop(proc)
     assert statuses == [200] * len(statuses), output[-3000:]
+    assert len(workers_that_served(output)) >= 2, "the test means nothing if one worker served everything"
     for operation, expected in (("searchCatalogItems", CLIENTS * 3 * 2), ("getCatalogItem", CLIENTS * 4)):
         calls = emulator_at_plan.calls(operation)
         assert [c["status"] for c in calls] == [200] * expected, f"{operation}: a 429 means the workers overran the plan"
@@ -117,6 +126,7 @@ def test_without_a_shared_store_four_workers_overrun_the_plan(emulator_at_plan, 
     try:
         hammer(url)
     finally:
-        stop(proc)
+        output = stop(proc)
+    assert len(workers_that_served(output)) >= 2
     statuses = [c["status"] for c in emulator_at_plan.calls("searchCatalogItems")]
     assert statuses.count(429) > 0
