@@ -15,6 +15,7 @@ from services.asin_service import AsinService
 from services.cache import build_cache
 from services.health import UpstreamHealth
 from services.spapi import SpApiClient
+from utils.marketplaces import resolve_country
 from utils.rate_limit import CallLimiter, Plan, build_store
 from utils.redaction import SecretFilter
 from utils.retry import RetryPolicy
@@ -80,6 +81,7 @@ def build_services(app: Flask, settings: Settings) -> None:
         ttl=settings.cache_ttl,
         not_found_ttl=settings.cache_not_found_ttl,
     )
+    spapi.warm_up(resolve_country(settings.default_country))
     service = AsinService(spapi, cache, max_workers=settings.max_workers)
     app.extensions.update(
         asin_service=service,

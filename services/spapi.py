@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import certifi
 import httpx
 from sp_api.api import CatalogItems
 from sp_api.api.catalog_items.catalog_items import CatalogItemsVersion
@@ -103,7 +105,7 @@ class _TokenClient(AccessTokenClient):
         super().__init__(**kwargs)
         self._store = store
         self._token_url = token_url
-        self._transport = HttpxTransport(timeout=timeout)
+        self._transport = HttpxTransport(timeout=timeout, verify=kwargs.get("verify", True))
 
     def _request(self, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         response = self._transport.request("POST", url, data=data, headers=headers)
@@ -216,6 +218,7 @@ class SpApiClient:
                 version=CATALOG_VERSION,
                 credentials=self._credentials,
                 timeout=self._timeout,
+                verify=_tls_context(),
                 auth_token_client_class=self._token_client,
             )
             # Name the marketplace ourselves: SP_API_DEFAULT_MARKETPLACE would override it.
@@ -225,6 +228,10 @@ class SpApiClient:
             client._transport = _GuardedTransport(client._transport, self._limiter, marketplace.region, self._timeout)
             clients[marketplace.code] = client
         return client
+
+    def warm_up(self, marketplace: Marketplace) -> None:
+        """Build this thread's client now (imports, TLS context), not on a request's first SP-API call."""
+        self._client(marketplace)
 
     def get_catalog_item(self, marketplace: Marketplace, asin: str, count: CallCount | None = None) -> dict[str, Any]:
         """getCatalogItem: the item for `asin`, or LookupFailure (NOT_FOUND, THROTTLED, ...)."""
@@ -311,6 +318,12 @@ class SpApiClient:
             raise failure from None
         self._health.record_success(operation)
         return result
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context (CA bundle loaded once) for every client: loading it costs ~50 ms each time."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _is_retryable(exc: BaseException) -> bool:
