@@ -6,15 +6,18 @@ Two limits apply to every call, checked at the moment the request goes on the wi
   2022-04-01: rate 2 requests/s, burst 2), paced a small margin under the plan;
 * a sliding window over all calls: at most `window_calls` in any `window_seconds`.
 
-The algorithms are pyrate-limiter's: GCRA (a token bucket kept as one timestamp) for the
-plan, a sliding-window log for the window. Their state lives in a `LimiterStore`:
+Callers reserve their slot and sleep until it: slots go first come, first served across
+threads, workers and hosts, so no caller starves, and each call costs one store operation
+instead of a poll per wake-up. The plan's algorithm is pyrate-limiter's GCRA (a token bucket
+kept as one timestamp), asked for the first time it admits a call. State lives in a `LimiterStore`:
 
 * `memory`: this process only;
-* `sqlite`: a file shared by every worker on the machine; each admission (GCRA step and
+* `sqlite`: a file shared by every worker on the machine; each reservation (GCRA step and
   window check) is one `BEGIN IMMEDIATE` transaction, with the clock read under the lock.
   (pyrate-limiter's own SQLiteBucket is a log: its floor for 5 calls at 2/s burst 2 is
-  2.0 s against the token bucket's 1.5 s, and it takes a second lock for the window);
-* `redis`: shared by every host: pyrate-limiter's RedisStateStore (GCRA in Lua) and RedisBucket.
+  2.0 s against the token bucket's 1.5 s, and it cannot reserve ahead);
+* `redis`: shared by every host: pyrate-limiter's RedisStateStore (GCRA in Lua) and RedisBucket
+  (the window's sliding log).
 
 Adaptive pacing. Each operation has a `Pace` in the same store, so every worker sees it:
 
@@ -29,13 +32,15 @@ Adaptive pacing. Each operation has a `Pace` in the same store, so every worker 
 * each `recovery_seconds` without a 429, the pace steps up by a quarter, back to the plan.
 
 The wait loop is ours, so the clock and sleep are parameters (tests run on a fake clock) and
-a caller that would wait past its deadline is told at once instead of hanging. If the
+a caller that would wait past its deadline is told at once instead of hanging; a slowdown
+while a caller sleeps voids its slot, and it reserves again at the new pace. If the
 shared store fails (Redis down, disk full), the limiter carries on with a process-local store
 and logs why: pacing continues, and a 429 from the overlap is retried and slows the pace.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -50,8 +55,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pyrate_limiter import GCRA, InMemoryBucket, Rate, RateItem
-from pyrate_limiter.abstracts.algorithm import Decision, SlidingWindowLog, State
+from pyrate_limiter import GCRA, Rate, RateItem
+from pyrate_limiter.abstracts.algorithm import State
 from pyrate_limiter.abstracts.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -62,9 +67,10 @@ SLOWDOWN = 0.5
 RECOVERY_STEP = 1.25
 MIN_FACTOR = 1 / 64
 _GCRA = GCRA()
-_WINDOW = SlidingWindowLog()
 _LEAK_EVERY_MS = 10_000
 _STORE_ERROR_LOG_EVERY = 60.0
+# How long Redis keeps a key's GCRA state after its last use.
+_STATE_TTL_MS = 600_000
 # After a store failure, pace on the process-local fallback this long before trying the store again.
 _STORE_RETRY_AFTER = 5.0
 
@@ -121,15 +127,59 @@ class Pace:
         return Plan(self.rate * factor, self.burst if factor >= 1 else 1)
 
 
-def _wait(decision: Decision) -> float:
-    """Seconds until a denied call may go (0 when admitted)."""
-    if decision.allowed:
-        return 0.0
-    return max(decision.retry_after_ms or 1, 1) / 1000
-
-
 def _ms(seconds: float) -> int:
     return math.floor(seconds * 1000)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A slot reserved at `at` (limiter clock, seconds); or none (`at` None) and the earliest time to ask again."""
+
+    at: float | None
+    earliest: float
+
+    @classmethod
+    def made(cls, slot_ms: int) -> Reservation:
+        return cls(slot_ms / 1000, slot_ms / 1000)
+
+    @classmethod
+    def refused(cls, earliest_ms: int) -> Reservation:
+        return cls(None, earliest_ms / 1000)
+
+
+def _gcra_slot(rates: list[Rate], state: State | None, start_ms: int) -> tuple[State, int]:
+    """The first time at or after `start_ms` that pyrate-limiter's GCRA admits a call, and its state after that call."""
+    state = state if state is not None and len(state) == len(rates) else _GCRA.initial(rates)
+    slot_ms = start_ms
+    while True:
+        new_state, decision = _GCRA.step(rates, state, slot_ms, 1)
+        if decision.allowed:
+            return new_state, slot_ms
+        slot_ms += max(decision.retry_after_ms or 1, 1)
+
+
+class _WindowLog:
+    """The call window as a sorted log of slot times (slots may be reserved ahead, out of order across keys).
+
+    A slot at t is allowed while fewer than `limit` slots lie in (t - span, t + span): every window
+    that contains t then holds fewer than `limit` others. Exact when t is the latest slot, cautious otherwise.
+    """
+
+    def __init__(self, rate: Rate) -> None:
+        self.limit, self.span = rate.limit, rate.interval
+        self.times: list[int] = []
+
+    def earliest(self, slot_ms: int) -> int:
+        """`slot_ms` if the window allows it, else the next time worth asking again."""
+        low = bisect.bisect_right(self.times, slot_ms - self.span)
+        high = bisect.bisect_left(self.times, slot_ms + self.span)
+        if high - low < self.limit:
+            return slot_ms
+        return max(slot_ms + 1, self.times[low] + self.span + 1)
+
+    def add(self, slot_ms: int) -> None:
+        bisect.insort(self.times, slot_ms)
+        del self.times[: bisect.bisect_left(self.times, slot_ms - 2 * self.span)]
 
 
 class LimiterStore(ABC):
@@ -139,11 +189,12 @@ class LimiterStore(ABC):
     location: str = ""
 
     @abstractmethod
-    def admit(self, key: str, rates: list[Rate], clock: Callable[[], float]) -> float:
-        """Take a slot of `key`'s plan and of the call window; 0 if taken, else seconds until one may be.
+    def reserve(self, key: str, rates: list[Rate], clock: Callable[[], float], not_before: float, latest: float) -> Reservation:
+        """Reserve the first slot at or after `not_before` that `key`'s plan and the call window allow.
 
-        The clock is read once the store is locked, so that waiting for the lock never makes
-        an admission look older than it is.
+        Slots are handed out in the order callers ask, across threads, processes and hosts, so no
+        caller starves. None is reserved if the first slot is after `latest`. The clock is read
+        once the store is locked, so waiting for the lock never makes a slot look older than it is.
         """
 
     @abstractmethod
@@ -171,25 +222,20 @@ class MemoryStore(LimiterStore):
     def __init__(self, window: Rate) -> None:
         self._lock = threading.Lock()
         self._states: dict[str, State] = {}
-        self._window = InMemoryBucket([window])
+        self._window = _WindowLog(window)
         self._paces: dict[str, Pace] = {}
-        self._leaked_at = 0
 
-    def admit(self, key: str, rates: list[Rate], clock: Callable[[], float]) -> float:
+    def reserve(self, key: str, rates: list[Rate], clock: Callable[[], float], not_before: float, latest: float) -> Reservation:
         with self._lock:
-            now_ms = _ms(clock())
-            state = self._states.get(key)
-            new_state, decision = _GCRA.step(rates, state if state and len(state) == len(rates) else _GCRA.initial(rates), now_ms, 1)
-            if not decision.allowed:
-                return _wait(decision)
-            if now_ms - self._leaked_at > _LEAK_EVERY_MS:
-                self._window.leak(now_ms)
-                self._leaked_at = now_ms
-            item = RateItem("window", now_ms)
-            if not self._window.put(item):
-                return max(self._window.waiting(item), 1) / 1000
+            new_state, slot_ms = _gcra_slot(rates, self._states.get(key), _ms(max(clock(), not_before)))
+            if slot_ms > _ms(latest):
+                return Reservation.refused(slot_ms)
+            earliest = self._window.earliest(slot_ms)
+            if earliest != slot_ms:
+                return Reservation.refused(earliest)
+            self._window.add(slot_ms)
             self._states[key] = new_state
-            return 0.0
+            return Reservation.made(slot_ms)
 
     def read_pace(self, key: str) -> Pace | None:
         with self._lock:
@@ -261,39 +307,35 @@ class SQLiteStore(LimiterStore):
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
-    def admit(self, key: str, rates: list[Rate], clock: Callable[[], float]) -> float:
+    def reserve(self, key: str, rates: list[Rate], clock: Callable[[], float], not_before: float, latest: float) -> Reservation:
         with self._transaction() as conn:
-            now_ms = _ms(clock())
             row = conn.execute("SELECT state FROM gcra WHERE key = ?", (key,)).fetchone()
-            stored = tuple(json.loads(row[0])) if row else ()
-            new_state, decision = _GCRA.step(rates, stored if len(stored) == len(rates) else _GCRA.initial(rates), now_ms, 1)
-            if not decision.allowed:
-                return _wait(decision)
-            wait = self._admit_window(conn, now_ms)
-            if wait:
-                return wait
+            stored = tuple(json.loads(row[0])) if row else None
+            new_state, slot_ms = _gcra_slot(rates, stored, _ms(max(clock(), not_before)))
+            if slot_ms > _ms(latest):
+                return Reservation.refused(slot_ms)
+            earliest = self._window_earliest(conn, slot_ms)
+            if earliest != slot_ms:
+                return Reservation.refused(earliest)
+            conn.execute("INSERT INTO window_calls (ts) VALUES (?)", (slot_ms,))
             conn.execute(
                 "INSERT INTO gcra (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state",
                 (key, json.dumps(list(new_state))),
             )
-            return 0.0
+            return Reservation.made(slot_ms)
 
-    def _admit_window(self, conn: sqlite3.Connection, now_ms: int) -> float:
-        """pyrate-limiter's sliding-window log on the window_calls table, inside the admission's transaction."""
-        rate = self._window
-        if now_ms - self._leaked_at > _LEAK_EVERY_MS:
-            conn.execute("DELETE FROM window_calls WHERE ts < ?", (_WINDOW.leak_bound([rate], now_ms),))
-            self._leaked_at = now_ms
-        (count,) = conn.execute("SELECT COUNT(*) FROM window_calls WHERE ts >= ?", (_WINDOW.window_start(rate, now_ms),)).fetchone()
-
-        def peek(offset: int) -> int | None:
-            found = conn.execute("SELECT ts FROM window_calls ORDER BY ts DESC LIMIT 1 OFFSET ?", (offset,)).fetchone()
-            return found[0] if found else None
-
-        decision = _WINDOW.decide([rate], [count], 1, now_ms, peek)
-        if decision.allowed:
-            conn.execute("INSERT INTO window_calls (ts) VALUES (?)", (now_ms,))
-        return _wait(decision)
+    def _window_earliest(self, conn: sqlite3.Connection, slot_ms: int) -> int:
+        """_WindowLog's rule on the window_calls table, inside the reservation's transaction."""
+        span, limit = self._window.interval, self._window.limit
+        if slot_ms - self._leaked_at > _LEAK_EVERY_MS:
+            conn.execute("DELETE FROM window_calls WHERE ts < ?", (slot_ms - 2 * span,))
+            self._leaked_at = slot_ms
+        count, oldest = conn.execute(
+            "SELECT COUNT(*), MIN(ts) FROM window_calls WHERE ts > ? AND ts < ?", (slot_ms - span, slot_ms + span)
+        ).fetchone()
+        if count < limit:
+            return slot_ms
+        return max(slot_ms + 1, oldest + span + 1)
 
     def read_pace(self, key: str) -> Pace | None:
         with self._reading() as conn:
@@ -346,28 +388,38 @@ class RedisStore(LimiterStore):
         self._lock = threading.Lock()
         self._leaked_at = 0
 
-    def admit(self, key: str, rates: list[Rate], clock: Callable[[], float]) -> float:
+    def reserve(self, key: str, rates: list[Rate], clock: Callable[[], float], not_before: float, latest: float) -> Reservation:
         from pyrate_limiter import RedisBucket
         from pyrate_limiter.buckets.redis_state import RedisStateStore
 
         with self._lock:
             state = self._states.get(key)
             if state is None:
-                state = self._states[key] = RedisStateStore(self._redis, self.PREFIX + "gcra:" + key)
+                # Slots are reserved up to REQUEST_TIMEOUT ahead: keep the state well past that (the library's
+                # default TTL, two bucket drains, could forget a reservation still to come).
+                state = self._states[key] = RedisStateStore(self._redis, self.PREFIX + "gcra:" + key, ttl_ms=_STATE_TTL_MS)
             if self._window is None:
                 self._window = RedisBucket.init([self._window_rate], self._redis, self.PREFIX + "window")
-        # Redis runs each script atomically; the GCRA slot is spent even if the window then says no,
-        # which only slows us.
-        now_ms = _ms(clock())
-        wait = _wait(state.check(_GCRA, rates, now_ms, 1))
-        if wait:
-            return wait
+        # Each check is one atomic script in Redis; a denied check reports when the plan admits,
+        # and the next check reserves that slot unless another client took it first.
+        slot_ms = _ms(max(clock(), not_before))
+        while True:
+            decision = state.check(_GCRA, rates, slot_ms, 1)
+            if decision.allowed:
+                break
+            slot_ms += max(decision.retry_after_ms or 1, 1)
+            if slot_ms > _ms(latest):
+                return Reservation.refused(slot_ms)
+        # The window's script counts every slot from slot - span on, future ones included: cautious.
+        # If it refuses, the plan's slot is spent unused, which only slows us.
+        item = RateItem("window", slot_ms)
         with self._lock:
-            if now_ms - self._leaked_at > _LEAK_EVERY_MS:
-                self._window.leak(now_ms)
-                self._leaked_at = now_ms
-            item = RateItem("window", now_ms)
-            return 0.0 if self._window.put(item) else max(self._window.waiting(item), 1) / 1000
+            if slot_ms - self._leaked_at > _LEAK_EVERY_MS:
+                self._window.leak(slot_ms)
+                self._leaked_at = slot_ms
+            if not self._window.put(item):
+                return Reservation.refused(slot_ms + max(self._window.waiting(item), 1))
+        return Reservation.made(slot_ms)
 
     def read_pace(self, key: str) -> Pace | None:
         text = self._redis.get(self.PREFIX + "pace:" + key)
@@ -534,34 +586,37 @@ class CallLimiter:
         interval_ms = math.ceil(1000 / (plan.rate * (1 - self._margin)))
         return [Rate(1, interval_ms, burst=plan.burst)]
 
-    def _try_admit(self, key: str) -> float:
-        """Take a slot now if the pace and both limits allow; else return seconds until one may."""
-        pace = self.pace(key)
-        now = self._clock()
-        if pace.hold_until > now:
-            return pace.hold_until - now
-        self._log_plan_change(key, pace)
-        rates = self._rates(pace.plan_at(now, self._recovery))
-        # One bucket per plan: a changed plan starts a fresh bucket (after the hold its change set).
-        bucket = f"{key}|{rates[0].interval}ms|{rates[0].burst}"
-        return self._with_store(lambda store: store.admit(bucket, rates, self._clock))
-
     def acquire(self, key: str, max_wait: float) -> float:
         """Block until a call for `key` may go out; return seconds waited.
 
-        Raises RateLimited, without waiting, when the next slot is further away than
-        what remains of `max_wait`.
+        The caller reserves its slot (first come, first served across every worker sharing the
+        store) and sleeps until it. Raises RateLimited, without waiting, when the first free slot
+        is further away than `max_wait`. A slowdown (a 429) while it sleeps voids the slot.
         """
         start = self._clock()
         deadline = start + max_wait
         while True:
-            wait = self._try_admit(key)
-            if wait == 0:
+            pace = self.pace(key)
+            now = self._clock()
+            self._log_plan_change(key, pace)
+            reservation = self._reserve(key, pace, now, deadline)
+            if reservation.at is None:
+                if reservation.earliest > deadline:
+                    raise RateLimited(reservation.earliest - now)
+                self._sleep(max(0.0, reservation.earliest - self._clock()))
+                continue
+            delay = reservation.at - self._clock()
+            if delay <= 0:
                 return self._clock() - start
-            remaining = deadline - self._clock()
-            if wait > remaining:
-                raise RateLimited(wait)
-            self._sleep(wait)
+            self._sleep(delay)
+            if self.pace(key).throttled_at == pace.throttled_at:
+                return self._clock() - start
+
+    def _reserve(self, key: str, pace: Pace, now: float, deadline: float) -> Reservation:
+        rates = self._rates(pace.plan_at(max(now, pace.hold_until), self._recovery))
+        # One bucket per plan: a changed plan starts a fresh bucket (after any hold its change set).
+        bucket = f"{key}|{rates[0].interval}ms|{rates[0].burst}"
+        return self._with_store(lambda store: store.reserve(bucket, rates, self._clock, pace.hold_until, deadline))
 
     def now(self) -> float:
         """The limiter's clock (the one `observe`'s `sent_at` is on)."""
