@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: install install-dev run emulator test lint clean system-redis
+.PHONY: install install-dev run emulator test lint clean system-redis system-wrk bench
 
 install: $(VENV)/.installed
 
@@ -37,11 +37,18 @@ run: install
 emulator: install
 	$(BIN)/python -m emulator --port 8001
 
-## system-redis: make sure redis-server is installed (tests and benchmarks start their own); as root, from Debian's packages.
+# $(call ensure-apt,COMMAND,PACKAGE): install Debian's PACKAGE when COMMAND is missing (as root; else say how).
+ensure-apt = @command -v $(1) >/dev/null 2>&1 || { \
+  if [ "$$(id -u)" -ne 0 ]; then echo "$(1) is not installed: run 'sudo apt-get install $(2)' (or this make target as root)" >&2; exit 1; fi; \
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2); }
+
+## system-redis: make sure redis-server is installed (tests and benchmarks start their own).
 system-redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" -ne 0 ]; then echo "redis-server is not installed: run 'sudo apt-get install redis-server' (or make system-redis as root)" >&2; exit 1; fi; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+	$(call ensure-apt,redis-server,redis-server)
+
+## system-wrk: make sure wrk (the HTTP load generator of `make bench`) is installed.
+system-wrk:
+	$(call ensure-apt,wrk,wrk)
 
 ## test: the whole suite (emulator, service, gunicorn and PM2 smoke tests) and lint.
 test: install-dev node_modules/.bin/pm2 system-redis
@@ -50,14 +57,6 @@ test: install-dev node_modules/.bin/pm2 system-redis
 
 lint: install-dev
 	$(BIN)/ruff check .
-
-.PHONY: bench system-wrk
-
-## system-wrk: make sure wrk (the HTTP load generator of `make bench`) is installed; as root, from Debian's packages.
-system-wrk:
-	@command -v wrk >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" -ne 0 ]; then echo "wrk is not installed: run 'sudo apt-get install wrk' (or make system-wrk as root)" >&2; exit 1; fi; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 
 ## bench: the benchmarks (a few minutes): prints a table and writes bench/RESULTS.md. install-dev, not install:
 ## tests/redis_server.py, which starts scenario 2's Redis, imports pytest.

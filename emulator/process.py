@@ -80,8 +80,8 @@ def start_emulator_process(
         time.sleep(0.05)
 
 
-def stop_emulator_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
-    """SIGTERM the emulator, wait, and kill it if it does not exit within `timeout` seconds."""
+def terminate(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """SIGTERM a child process, wait, and kill it if it does not exit within `timeout` seconds."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -89,6 +89,11 @@ def stop_emulator_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def stop_emulator_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """SIGTERM the emulator, wait, and kill it if it does not exit within `timeout` seconds."""
+    terminate(proc, timeout)
     output = _OUTPUTS.pop(proc, None)
     if output is not None:
         output.close()

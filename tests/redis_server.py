@@ -7,7 +7,6 @@ test suite one server per session (`redis_server`) and an emptied one per test (
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -17,6 +16,8 @@ from types import TracebackType
 
 import pytest
 import redis
+
+from emulator.process import terminate
 
 START_TIMEOUT = 10.0
 _READY_LINE = "Ready to accept connections"
@@ -83,13 +84,8 @@ class RedisServer:
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the server, wait, and kill it if it has not exited within `timeout` seconds."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            terminate(proc, timeout)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -1,0 +1,580 @@
+"""The five scenarios: each starts its own emulator and gunicorn and returns a result dataclass."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from bench.load import (
+    COUNTRY,
+    AsinPool,
+    LoadOutcome,
+    WrkRun,
+    chunked,
+    fetch_batches,
+    fetch_singles,
+    run_wrk,
+    wait_until_idle,
+    write_path_script,
+)
+from bench.processes import Emulator, Service, peak_rss_kib
+from bench.report import DASH, Row, Target, ratio, seconds
+from bench.upstream import REAL_PLAN, THROTTLED, UpstreamCalls
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
+
+BATCH_SIZE = 100  # MAX_BATCH_SIZE: the most one POST /asin/batch may carry
+# The service's own sliding window set equal to the plan (2/s = 120 a minute): the plan is the limit.
+COMMON_SETTINGS = {"RATE_LIMIT_CALLS": "120", "RATE_LIMIT_WINDOW": "60", "LOG_LEVEL": "WARNING"}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes and durations of the scenarios (`--quick` shrinks them)."""
+
+    cold_batch_asins: int = 100
+    per_asin_asins: int = 100
+    per_asin_clients: int = 5
+    shared_asins: int = 2000
+    shared_clients: int = 4
+    shared_workers: int = 4
+    adaptation_asins: int = 1000
+    adaptation_change_after: float = 10.0
+    warm_asins: int = 200
+    wrk_threads: int = 2
+    wrk_connections: int = 16
+    wrk_seconds: int = 10
+    wrk_rounds: int = 3
+    log_dir: Path | None = None  # --logs: keep each scenario's emulator call log and gunicorn output here
+
+    @classmethod
+    def quick(cls) -> BenchConfig:
+        """A smoke run of every scenario in about two minutes (figures are indicative only)."""
+        return cls(
+            per_asin_asins=20,
+            shared_asins=400,
+            adaptation_asins=400,
+            adaptation_change_after=4.0,
+            warm_asins=100,
+            wrk_seconds=3,
+            wrk_rounds=1,
+        )
+
+
+@contextmanager
+def fresh_stack(
+    settings: Mapping[str, str], *, name: str, log_dir: Path | None, app_spec: str = "app:create_app()"
+) -> Iterator[tuple[Emulator, Service]]:
+    """A new emulator (real plan, full buckets) and a new gunicorn pointed at it, with an empty DATA_DIR.
+
+    With `log_dir`, the emulator's call log and gunicorn's output are saved there as NAME-*.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir, Emulator() as emulator:
+        env = {**COMMON_SETTINGS, **settings, "SP_API_ENDPOINT": emulator.url, "DATA_DIR": data_dir}
+        with Service(env, app_spec) as service:
+            try:
+                yield emulator, service
+            finally:
+                if log_dir is not None:
+                    save_logs(log_dir, name, emulator, service)
+
+
+def save_logs(log_dir: Path, name: str, emulator: Emulator, service: Service) -> None:
+    """Write NAME-emulator-calls.json and NAME-gunicorn.log into `log_dir`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / f"{name}-emulator-calls.json").write_text(json.dumps(emulator.calls(), indent=1))
+    (log_dir / f"{name}-gunicorn.log").write_text(service.output(limit=None))
+
+
+def settings_line(settings: Mapping[str, str]) -> str:
+    """The scenario's own service settings, as `NAME=value` words (beside the common ones)."""
+    return " ".join(f"`{name}={value}`" for name, value in {**COMMON_SETTINGS, **settings}.items())
+
+
+# ------------------------------------------------------------------------- throughput runs
+
+
+@dataclass
+class Throughput:
+    """One load run: what the clients got (and when) and what reached SP-API meanwhile."""
+
+    label: str
+    outcome: LoadOutcome
+    upstream: UpstreamCalls
+
+    @classmethod
+    def measure(cls, label: str, emulator: Emulator, outcome: LoadOutcome) -> Throughput:
+        """Pair a finished load run with the SP-API calls logged since it started."""
+        return cls(label, outcome, UpstreamCalls.from_log(emulator.calls(), since=outcome.started_at))
+
+    @property
+    def floor(self) -> float:
+        """The plan's floor for the calls the emulator admitted."""
+        return self.upstream.floor(REAL_PLAN)
+
+    @property
+    def wall_over_floor(self) -> float | None:
+        """wall / floor (1.0 = paced exactly at the plan); None when the floor is 0."""
+        return self.outcome.wall / self.floor if self.floor > 0 else None
+
+    @property
+    def efficiency(self) -> float | None:
+        """floor / wall."""
+        return self.floor / self.outcome.wall if self.floor > 0 and self.outcome.wall > 0 else None
+
+    @property
+    def asins_per_second(self) -> float:
+        """Successful ASINs per second of wall time."""
+        return self.outcome.ok / self.outcome.wall if self.outcome.wall > 0 else 0.0
+
+    def breakdown(self) -> str:
+        """Where the wall time went: before the first SP-API call, between first and last, after the last."""
+        times = self.upstream.times()
+        if not times:
+            return "no SP-API call"
+        lead = times[0] - self.outcome.started_at
+        span = times[-1] - times[0]
+        tail = self.outcome.started_at + self.outcome.wall - times[-1]
+        text = f"first SP-API call at +{lead:.2f} s, calls spread over {span:.2f} s, last answer {tail:.2f} s after the last call"
+        if self.upstream.tokens:
+            text += (
+                "; LWA token fetches at " + ", ".join(f"+{t['time'] - self.outcome.started_at:.2f}" for t in self.upstream.tokens) + " s"
+            )
+        return text
+
+    def row(self, scenario: str, notes: str = "") -> Row:
+        """The run as a results-table row."""
+        errors = self.outcome.error_summary()
+        return Row(
+            scenario=scenario,
+            variant=self.label,
+            ok=f"{self.outcome.ok}/{self.outcome.total}",
+            calls=str(self.upstream.total),
+            throttled=str(self.upstream.throttled),
+            wall=seconds(self.outcome.wall),
+            floor=seconds(self.floor),
+            wall_over_floor=ratio(self.wall_over_floor),
+            efficiency=ratio(self.efficiency),
+            throughput=f"{self.asins_per_second:.1f} ASINs/s",
+            notes="; ".join(part for part in (notes, f"errors: {errors}" if errors else "") if part),
+        )
+
+    def timeline(self) -> list[str]:
+        """Each SP-API call (and token fetch) relative to the first request, as Markdown list items."""
+        calls = sorted([*self.upstream.calls, *self.upstream.tokens], key=lambda call: call["time"])
+        return [
+            f"  - +{call['time'] - self.outcome.started_at:.3f} s {call['operation']} → {call['status']}"
+            + (f" ({len(call['asins'])} ASINs)" if call["asins"] else "")
+            for call in calls
+        ] + [f"  - +{self.outcome.wall:.3f} s last answer received by the client"]
+
+
+# ------------------------------------------------------------------- 1: cold batch vs per-ASIN
+
+
+@dataclass
+class ColdBatchResult:
+    """Scenario 1: one batch of 100 through the service vs one GET per ASIN from 5 threads."""
+
+    batch: Throughput
+    per_asin: Throughput
+    settings: dict[str, str]
+
+    @property
+    def speedup(self) -> float:
+        """Batch ASINs/s over per-ASIN ASINs/s."""
+        per_asin = self.per_asin.asins_per_second
+        return self.batch.asins_per_second / per_asin if per_asin > 0 else float("inf")
+
+    def rows(self) -> list[Row]:
+        """Two rows: the batch and the per-ASIN run."""
+        return [
+            self.batch.row("1", notes=self.batch.breakdown()),
+            self.per_asin.row("1", notes=f"batch is {self.speedup:.1f}× faster per ASIN; {self.per_asin.breakdown()}"),
+        ]
+
+    def targets(self) -> list[Target]:
+        """Within 10% of the floor, no 429, 20× the per-ASIN rate."""
+        limit = 1.1 * self.batch.floor
+        return [
+            Target("1", "batch wall ≤ 1.1 × floor", f"{self.batch.outcome.wall:.2f} s vs {limit:.2f} s", self.batch.outcome.wall <= limit),
+            Target(
+                "1",
+                "no 429 (batch and per-ASIN)",
+                f"{self.batch.upstream.throttled} + {self.per_asin.upstream.throttled}",
+                self.batch.upstream.throttled + self.per_asin.upstream.throttled == 0,
+            ),
+            Target("1", "batch ASINs/s ≥ 20 × per-ASIN", f"{self.speedup:.1f}×", self.speedup >= 20),
+            Target(
+                "1",
+                "every ASIN answered",
+                f"{self.batch.outcome.ok}/{self.batch.outcome.total} + {self.per_asin.outcome.ok}/{self.per_asin.outcome.total}",
+                self.batch.outcome.ok == self.batch.outcome.total and self.per_asin.outcome.ok == self.per_asin.outcome.total,
+            ),
+        ]
+
+    def details(self) -> list[str]:
+        """Settings and the batch's call timeline."""
+        return [
+            "### 1. Cold batch vs per-ASIN",
+            "",
+            f"One gunicorn ({settings_line(self.settings)}); first one `POST /asin/batch/US` of "
+            f"{self.batch.outcome.total} ASINs, then {self.per_asin.outcome.total} other ASINs as one "
+            f"`GET /asin/<asin>?country=US` each ({self.per_asin.label}), against the same service (same limiter).",
+            "",
+            "Batch timeline (emulator log, relative to the client sending the batch):",
+            "",
+            *self.batch.timeline(),
+            "",
+            f"Per-ASIN: {self.per_asin.breakdown()}.",
+            "",
+        ]
+
+
+def run_cold_batch(config: BenchConfig, pool: AsinPool) -> ColdBatchResult:
+    """Scenario 1."""
+    settings = {"WEB_CONCURRENCY": "1"}
+    with fresh_stack(settings, name="1-cold-batch", log_dir=config.log_dir) as (emulator, service):
+        batch = fetch_batches(service.url, [pool.take(config.cold_batch_asins)], clients=1)
+        batch_run = Throughput.measure(f"batch of {config.cold_batch_asins}, 1 worker", emulator, batch)
+        singles = fetch_singles(service.url, pool.take(config.per_asin_asins), clients=config.per_asin_clients)
+        single_run = Throughput.measure(f"per-ASIN GET, {config.per_asin_clients} client threads", emulator, singles)
+    return ColdBatchResult(batch_run, single_run, settings)
+
+
+# -------------------------------------------------------- 2 and 5: shared quota, 4 workers
+
+
+@dataclass
+class SharedQuotaResult:
+    """Scenario 2: 2,000 ASINs, 20 batches from 4 clients, 4 gunicorn workers, per limiter backend."""
+
+    runs: dict[str, Throughput] = field(default_factory=dict)  # RATE_LIMIT_BACKEND -> run
+    settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # RATE_LIMIT_BACKEND -> why it did not run
+
+    def rows(self) -> list[Row]:
+        """One row per backend that ran, one per backend that could not."""
+        rows = [run.row("2", notes=f"{run.upstream.token_fetches} LWA token fetches") for run in self.runs.values()]
+        rows += [
+            Row("2", f"RATE_LIMIT_BACKEND={backend}", notes=f"FAILED: {why.splitlines()[0]}") for backend, why in self.failures.items()
+        ]
+        return rows
+
+    def targets(self) -> list[Target]:
+        """No 429, efficiency ≥ 0.9, every ASIN answered, per backend."""
+        targets: list[Target] = []
+        for backend, run in self.runs.items():
+            efficiency = run.efficiency or 0.0
+            ok, total = run.outcome.ok, run.outcome.total
+            targets += [
+                Target("2", f"{backend}: no 429", str(run.upstream.throttled), run.upstream.throttled == 0),
+                Target("2", f"{backend}: floor/wall ≥ 0.9", f"{efficiency:.2f}", efficiency >= 0.9),
+                Target("2", f"{backend}: every ASIN answered", f"{ok}/{total}", ok == total),
+            ]
+        targets += [Target("2", f"{backend}: runs", "did not run", False) for backend in self.failures]
+        return targets
+
+    def details(self) -> list[str]:
+        """Settings per backend and where the time went."""
+        lines = ["### 2. Shared quota across 4 workers", ""]
+        for backend, run in self.runs.items():
+            lines.append(
+                f"* {backend}: {settings_line(self.settings[backend])}; SP-API statuses {run.upstream.statuses()}; {run.breakdown()}."
+            )
+        lines += [f"* {backend}: did not run:\n\n```\n{why}\n```" for backend, why in self.failures.items()]
+        return [*lines, ""]
+
+
+@dataclass
+class MemoryResult:
+    """Scenario 5: peak RSS (VmHWM) of each gunicorn worker after the 2,000-ASIN sqlite run."""
+
+    peak_kib: dict[int, int]  # worker pid -> VmHWM in KiB
+
+    def rows(self) -> list[Row]:
+        """One row: the largest worker, and every worker in the notes."""
+        per_worker = ", ".join(f"{kib / 1024:.1f}" for kib in self.peak_kib.values())
+        largest = max(self.peak_kib.values(), default=0) / 1024
+        variant = f"peak RSS of the {len(self.peak_kib)} workers after scenario 2 (sqlite)"
+        return [Row("5", variant, notes=f"max {largest:.1f} MiB; VmHWM per worker (MiB): {per_worker}")]
+
+    def targets(self) -> list[Target]:
+        """No target: reported for tracking."""
+        return []
+
+    def details(self) -> list[str]:
+        """Worker pids and their VmHWM."""
+        listed = ", ".join(f"pid {pid}: {kib} KiB" for pid, kib in self.peak_kib.items())
+        return ["### 5. Worker memory", "", f"VmHWM from /proc/<pid>/status of each child of the gunicorn master: {listed}.", ""]
+
+
+def _redis_server() -> RedisServer:
+    """A RedisServer from tests/redis_server.py (one implementation for the tests and the bench)."""
+    from tests.redis_server import RedisServer
+
+    return RedisServer()
+
+
+def _shared_quota_run(config: BenchConfig, pool: AsinPool, settings: dict[str, str]) -> tuple[Throughput, MemoryResult]:
+    backend = settings["RATE_LIMIT_BACKEND"]
+    with contextlib.ExitStack() as stack:
+        if backend == "redis":
+            redis = stack.enter_context(_redis_server())
+            settings = {**settings, "REDIS_URL": redis.url}
+        emulator, service = stack.enter_context(fresh_stack(settings, name=f"2-shared-{backend}", log_dir=config.log_dir))
+        batches = chunked(pool.take(config.shared_asins), BATCH_SIZE)
+        outcome = fetch_batches(service.url, batches, clients=config.shared_clients)
+        label = (
+            f"{config.shared_asins} ASINs, {config.shared_clients} clients, {config.shared_workers} workers, RATE_LIMIT_BACKEND={backend}"
+        )
+        run = Throughput.measure(label, emulator, outcome)
+        memory = MemoryResult({pid: peak_rss_kib(pid) for pid in service.worker_pids()})
+    return run, memory
+
+
+def run_shared_quota(config: BenchConfig, pool: AsinPool, backends: list[str]) -> tuple[SharedQuotaResult, MemoryResult | None]:
+    """Scenario 2 for each backend; scenario 5 (worker memory) read at the end of the sqlite run."""
+    result = SharedQuotaResult()
+    memory: MemoryResult | None = None
+    for backend in backends:
+        result.settings[backend] = {"WEB_CONCURRENCY": str(config.shared_workers), "RATE_LIMIT_BACKEND": backend}
+        try:
+            run, measured = _shared_quota_run(config, pool, result.settings[backend])
+        except ImportError as exc:  # tests/redis_server.py needs pytest and redis (make install-dev)
+            result.failures[backend] = f"cannot start Redis: {exc}"
+            continue
+        result.runs[backend] = run
+        if backend == "sqlite":
+            memory = measured
+    return result, memory
+
+
+# ----------------------------------------------------------------------------- 3: adaptation
+
+
+@dataclass
+class AdaptationResult:
+    """Scenario 3: the plan is halved mid-run (rate 1, burst 1) while the header still announces 2.0."""
+
+    run: Throughput
+    settings: dict[str, str]
+    changed_at: float | None  # time.time() of the change; None if the run ended first
+
+    @property
+    def change_offset(self) -> float | None:
+        """Seconds into the run when the plan changed."""
+        return None if self.changed_at is None else self.changed_at - self.run.outcome.started_at
+
+    def _throttled_times(self, *, after_change: bool) -> list[float]:
+        changed_at = self.changed_at if self.changed_at is not None else float("inf")
+        return [t for t in self.run.upstream.times(status=THROTTLED) if (t >= changed_at) == after_change]
+
+    @property
+    def last_429_after_change(self) -> float | None:
+        """Seconds from the change to the last 429 after it (0.0 when none came); None if no change happened."""
+        if self.changed_at is None:
+            return None
+        after = self._throttled_times(after_change=True)
+        return max(after) - self.changed_at if after else 0.0
+
+    def rows(self) -> list[Row]:
+        """One row; the floor does not apply (the plan changes mid-run)."""
+        return [dataclasses.replace(self.run.row("3", notes=self._notes()), floor=DASH, wall_over_floor=DASH, efficiency=DASH)]
+
+    def _notes(self) -> str:
+        if self.changed_at is None:
+            return "the run ended before the plan change"
+        before, after = self._throttled_times(after_change=False), self._throttled_times(after_change=True)
+        last = f" (the last {self.last_429_after_change:.1f} s after it)" if after else ""
+        return f"plan halved at +{self.change_offset:.1f} s; 429s after the change: {len(after)}{last}, before it: {len(before)}"
+
+    def targets(self) -> list[Target]:
+        """Every ASIN answered; 429s stop within 5 s of the change."""
+        lag = self.last_429_after_change
+        ok, total = self.run.outcome.ok, self.run.outcome.total
+        return [
+            Target("3", "every ASIN answered", f"{ok}/{total}", ok == total),
+            Target(
+                "3",
+                "last 429 ≤ 5 s after the change",
+                "no change made" if lag is None else f"{lag:.1f} s",
+                None if lag is None else lag <= 5.0,
+            ),
+        ]
+
+    def details(self) -> list[str]:
+        """Settings and the 429 times."""
+        throttled = ", ".join(f"+{t - self.run.outcome.started_at:.1f}" for t in self.run.upstream.times(status=THROTTLED))
+        return [
+            "### 3. Adaptation to a halved plan",
+            "",
+            f"{settings_line(self.settings)}. About {self.change_offset or 0:.0f} s in, the emulator got "
+            '`{"rate": 1.0, "burst": 1, "announced_rate": 2.0}` (the service is not told; `x-amzn-RateLimit-Limit` keeps saying 2.0). '
+            f"SP-API statuses: {self.run.upstream.statuses()}. 429s at (s into the run): {throttled or 'none'}. {self.run.breakdown()}.",
+            "",
+        ]
+
+
+def run_adaptation(config: BenchConfig, pool: AsinPool) -> AdaptationResult:
+    """Scenario 3."""
+    settings = {"WEB_CONCURRENCY": str(config.shared_workers), "RATE_LIMIT_BACKEND": "sqlite"}
+    changed: list[float] = []
+    with fresh_stack(settings, name="3-adaptation", log_dir=config.log_dir) as (emulator, service):
+
+        def halve_plan() -> None:
+            at = time.time()
+            emulator.configure(rate=1.0, burst=1, announced_rate=2.0)
+            changed.append(at)  # only once the emulator took it
+
+        timer = threading.Timer(config.adaptation_change_after, halve_plan)
+        timer.start()
+        try:
+            batches = chunked(pool.take(config.adaptation_asins), BATCH_SIZE)
+            outcome = fetch_batches(service.url, batches, clients=config.shared_clients)
+        finally:
+            timer.cancel()
+            timer.join()
+        label = f"{config.adaptation_asins} ASINs, {config.shared_workers} workers, plan halved mid-run, sqlite"
+        run = Throughput.measure(label, emulator, outcome)
+    return AdaptationResult(run, settings, changed[0] if changed else None)
+
+
+# ------------------------------------------------------------------------------ 4: warm cache
+
+
+@dataclass
+class WarmCacheResult:
+    """Scenario 4: wrk on cached GET /asin/<asin> beside a do-nothing endpoint, production defaults."""
+
+    noop_runs: list[WrkRun]
+    asin_runs: list[WrkRun]
+    cached_field: Any  # the sample response's "cached" value; None when the field is missing
+    has_cached_field: bool
+    calls_during_load: UpstreamCalls
+    warm: Throughput
+    settings: dict[str, str]
+    busy_after: int = 0  # asin runs after which the server was still busy 45 s later (threads stuck)
+
+    @staticmethod
+    def median(runs: list[WrkRun], attribute: str) -> float:
+        """Median of one WrkRun figure over the runs."""
+        return statistics.median(getattr(run, attribute) for run in runs)
+
+    @property
+    def ratio(self) -> float:
+        """Median req/s of the ASIN endpoint over the noop endpoint's."""
+        noop = self.median(self.noop_runs, "requests_per_s")
+        return self.median(self.asin_runs, "requests_per_s") / noop if noop > 0 else 0.0
+
+    def _row(self, variant: str, runs: list[WrkRun], notes: str) -> Row:
+        problems = sum(r.non_2xx for r in runs), sum(r.socket_errors for r in runs)
+        trouble = f"; {problems[0]} non-2xx, {problems[1]} socket errors/timeouts" if any(problems) else ""
+        return Row(
+            "4",
+            variant,
+            throughput=f"{self.median(runs, 'requests_per_s'):,.0f} req/s",
+            notes=f"p50 {self.median(runs, 'p50_ms'):.1f} ms, p99 {self.median(runs, 'p99_ms'):.1f} ms{trouble}{notes}",
+        )
+
+    def rows(self) -> list[Row]:
+        """One row per endpoint; SP-API calls during the load on the ASIN row."""
+        cached = "" if self.has_cached_field else '; WARNING: response has no "cached" field'
+        if self.has_cached_field and self.cached_field is not True:
+            cached = f'; WARNING: sample response says "cached": {self.cached_field!r}'
+        asin_row = self._row("GET /asin/<cached ASIN> (wrk)", self.asin_runs, f"; asin/noop = {self.ratio:.2f}{cached}")
+        asin_row = dataclasses.replace(asin_row, calls=str(self.calls_during_load.total), throttled=str(self.calls_during_load.throttled))
+        return [self._row("GET /_bench/noop (wrk)", self.noop_runs, ""), asin_row]
+
+    def targets(self) -> list[Target]:
+        """asin/noop ≥ 0.6 with clean runs; the sample says cached; no SP-API call under load."""
+        clean = all(run.clean for run in self.asin_runs)
+        return [
+            Target(
+                "4",
+                "asin/noop req/s ≥ 0.6 (all 2xx)",
+                f"{self.ratio:.2f}" + ("" if clean else " (with errors)"),
+                self.ratio >= 0.6 and clean,
+            ),
+            Target(
+                "4",
+                'sample response says "cached": true',
+                repr(self.cached_field) if self.has_cached_field else "no such field",
+                (self.cached_field is True) if self.has_cached_field else None,
+            ),
+            Target("4", "no SP-API call while serving cached ASINs", str(self.calls_during_load.total), self.calls_during_load.total == 0),
+        ]
+
+    def details(self) -> list[str]:
+        """Settings, warm-up and every wrk run."""
+        warm = self.warm
+        lines = [
+            "### 4. Warm cache",
+            "",
+            f"{settings_line(self.settings)}, everything else at its default; app `bench.app:create_bench_app()`. "
+            f"Warm-up: {warm.outcome.total} ASINs in batches of 100 ({warm.outcome.ok} ok, "
+            f"{warm.upstream.total} SP-API calls, {warm.outcome.wall:.2f} s). wrk runs, interleaved noop / asin. "
+            "After each asin run the bench waits until as many simultaneous noop requests as wrk has connections "
+            "answer quickly, so no run starts against a server still busy with the last.",
+        ]
+        if self.busy_after:
+            lines[-1] += (
+                f" After {self.busy_after} asin run(s) the server was still busy 45 s later (threads held by requests wrk gave up on)."
+            )
+        lines.append("")
+        for index, (noop, asin) in enumerate(zip(self.noop_runs, self.asin_runs, strict=True), start=1):
+            for name, run in (("noop", noop), ("asin", asin)):
+                lines.append(
+                    f"* round {index} {name}: {run.requests_per_s:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
+                    f"{run.requests} requests, {run.non_2xx} non-2xx, {run.socket_errors} socket errors"
+                )
+        return [*lines, ""]
+
+
+def _sample_cached(url: str, asin: str) -> tuple[bool, Any]:
+    body = httpx.get(f"{url}/asin/{asin}", params={"country": COUNTRY}, timeout=60.0).json()
+    return "cached" in body, body.get("cached")
+
+
+def run_warm_cache(config: BenchConfig, pool: AsinPool, workdir: Path) -> WarmCacheResult:
+    """Scenario 4."""
+    settings = {"CACHE_BACKEND": "sqlite"}
+    asins = pool.take(config.warm_asins)
+    with fresh_stack(settings, name="4-warm-cache", log_dir=config.log_dir, app_spec="bench.app:create_bench_app()") as (emulator, service):
+        warm_outcome = fetch_batches(service.url, chunked(asins, BATCH_SIZE), clients=1)
+        warm = Throughput.measure("warm-up", emulator, warm_outcome)
+        has_field, cached = _sample_cached(service.url, asins[0])
+        script = write_path_script([f"/asin/{asin}?country={COUNTRY}" for asin in asins], workdir / "cached_asins.lua")
+        load_started = time.time()
+        noop_runs, asin_runs, busy_after = _interleaved_wrk(config, service.url, script)
+        during = UpstreamCalls.from_log(emulator.calls(), since=load_started)
+    return WarmCacheResult(noop_runs, asin_runs, cached, has_field, during, warm, settings, busy_after)
+
+
+def _interleaved_wrk(config: BenchConfig, url: str, script: Path) -> tuple[list[WrkRun], list[WrkRun], int]:
+    """wrk on noop, then on the cached ASINs, `wrk_rounds` times; also how many asin runs left the server busy."""
+    noop_runs: list[WrkRun] = []
+    asin_runs: list[WrkRun] = []
+    busy_after = 0
+    for _ in range(config.wrk_rounds):
+        noop_runs.append(
+            run_wrk(f"{url}/_bench/noop", threads=config.wrk_threads, connections=config.wrk_connections, seconds=config.wrk_seconds)
+        )
+        asin_runs.append(
+            run_wrk(url, threads=config.wrk_threads, connections=config.wrk_connections, seconds=config.wrk_seconds, script=script)
+        )
+        busy_after += not wait_until_idle(f"{url}/_bench/noop", concurrency=config.wrk_connections)
+    return noop_runs, asin_runs, busy_after
