@@ -25,9 +25,7 @@ class FakeClock:
             self.now += seconds
 
 
-@pytest.fixture(params=BACKENDS)
-def store_factory(request, tmp_path):
-    """Build a LimiterStore of each backend: memory, a sqlite file in tmp_path, a real redis-server."""
+def _store_factory(request, tmp_path):
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
 
     def build(calls: int, window: float) -> LimiterStore:
@@ -36,6 +34,18 @@ def store_factory(request, tmp_path):
         )
 
     return build
+
+
+@pytest.fixture(params=BACKENDS)
+def store_factory(request, tmp_path):
+    """Build a LimiterStore of each backend: memory, a sqlite file in tmp_path, a real redis-server."""
+    return _store_factory(request, tmp_path)
+
+
+@pytest.fixture(params=[b for b in BACKENDS if b != "memory"])
+def shared_store_factory(request, tmp_path):
+    """Build a LimiterStore of each backend that several processes can share: sqlite and redis."""
+    return _store_factory(request, tmp_path)
 
 
 @pytest.fixture
@@ -167,12 +177,10 @@ def test_a_429_halves_the_pace_at_once_and_it_recovers_after_quiet_periods(make_
     assert limiter.plan(KEY) == Plan(2.0, 2)
 
 
-def test_workers_sharing_a_store_share_the_plan_and_the_slowdown(store_factory):
-    if store_factory(10, 60).backend == "memory":
-        pytest.skip("a memory store is one process's own")
+def test_workers_sharing_a_store_share_the_plan_and_the_slowdown(shared_store_factory):
     clock = FakeClock()
     plan = {"window_calls": 1000, "window_seconds": 60, "default_plan": Plan(2, 2), "margin": 0}
-    workers = [CallLimiter(**plan, store=store_factory(1000, 60), clock=clock, sleep=clock.sleep) for _ in range(2)]
+    workers = [CallLimiter(**plan, store=shared_store_factory(1000, 60), clock=clock, sleep=clock.sleep) for _ in range(2)]
     # Interleaved callers on two workers still get the one plan between them.
     times = []
     for i in range(8):
