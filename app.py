@@ -13,8 +13,9 @@ from routes import asin, system
 from routes.errors import register_error_handlers
 from services.asin_service import AsinService
 from services.cache import build_cache
+from services.circuit import RegionCircuits
 from services.health import UpstreamHealth
-from services.spapi import SpApiClient
+from services.spapi import SpApiClient, is_outage
 from utils.marketplaces import resolve_country
 from utils.rate_limit import CallLimiter, Plan, build_store
 from utils.redaction import SecretFilter
@@ -73,6 +74,7 @@ def build_services(app: Flask, settings: Settings) -> None:
         retry_policy=RetryPolicy(settings.max_retries, settings.retry_delay_base, settings.retry_delay_max),
         timeout=settings.request_timeout,
         health=health,
+        circuits=RegionCircuits(failures=settings.circuit_failures, cooldown=settings.circuit_cooldown, is_outage=is_outage),
     )
     cache = build_cache(
         backend=settings.cache_backend,

@@ -59,6 +59,10 @@ class Settings:
     data_dir: str = "data"
     # Redis for RATE_LIMIT_BACKEND=redis and CACHE_BACKEND=redis (a password in it is a secret).
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    # Circuit breaker per SP-API region: after CIRCUIT_FAILURES failed lookups in a row (after
+    # retries: unreachable, 5xx, timeouts) calls fail fast for CIRCUIT_COOLDOWN seconds.
+    circuit_failures: int = 5
+    circuit_cooldown: float = 30.0
     # Batch processing.
     max_batch_size: int = 100
     max_workers: int = 5
@@ -213,6 +217,8 @@ PARSERS: dict[str, _Parser] = {
     "sp_api_burst": _integer(1),
     "sp_api_rate_margin": _number(0, 0.5),
     "sp_api_pace_recovery": _number(0, exclusive_min=True),
+    "circuit_failures": _integer(1),
+    "circuit_cooldown": _number(0, exclusive_min=True),
     "rate_limit_backend": _choice(RATE_LIMIT_BACKENDS, str.lower),
     "cache_backend": _choice(CACHE_BACKENDS, str.lower),
     "cache_ttl": _number(0, exclusive_min=True),

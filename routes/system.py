@@ -14,10 +14,11 @@ def get_health() -> Response:
     """ok or degraded, mode, version, uptime, the last SP-API success and failure, the limiter's pace, the cache's hit ratio."""
     settings = current_app.config["SETTINGS"]
     upstream = current_app.extensions["upstream_health"].snapshot()
+    circuits = current_app.extensions["spapi"].circuits
     started = current_app.extensions["started_at"]
     return jsonify(
         {
-            "status": upstream["status"],
+            "status": "degraded" if circuits.any_open() else upstream["status"],
             "mode": settings.mode,
             "version": current_app.config["VERSION"],
             "uptime_seconds": round(time.monotonic() - started, 1),
@@ -25,6 +26,7 @@ def get_health() -> Response:
                 "endpoint": settings.endpoint_label,
                 "last_success": upstream["last_success"],
                 "last_failure": upstream["last_failure"],
+                "circuits": circuits.snapshot(),
             },
             "rate_limiter": current_app.extensions["limiter"].snapshot(),
             "cache": current_app.extensions["asin_service"].cache.stats(),

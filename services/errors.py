@@ -8,6 +8,8 @@ NOT_FOUND = "NOT_FOUND"
 THROTTLED = "THROTTLED"
 TIMEOUT = "TIMEOUT"
 UPSTREAM_ERROR = "UPSTREAM_ERROR"
+# SP-API unreachable after the retries (refused, reset, DNS), or its region's circuit is open.
+UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
 AUTH_FAILED = "AUTH_FAILED"
 
 # HTTP status of a single-ASIN answer that failed with this code.
@@ -18,6 +20,7 @@ STATUS_BY_CODE = {
     THROTTLED: 503,
     TIMEOUT: 504,
     UPSTREAM_ERROR: 502,
+    UPSTREAM_UNAVAILABLE: 503,
     AUTH_FAILED: 502,
 }
 

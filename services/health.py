@@ -10,7 +10,7 @@ from typing import Any
 from services import errors
 
 # Outcomes that mean SP-API is not serving us (after the retries were spent).
-DEGRADING_CODES = frozenset({errors.AUTH_FAILED, errors.UPSTREAM_ERROR, errors.TIMEOUT, errors.THROTTLED})
+DEGRADING_CODES = frozenset({errors.AUTH_FAILED, errors.UPSTREAM_ERROR, errors.UPSTREAM_UNAVAILABLE, errors.TIMEOUT, errors.THROTTLED})
 
 
 class UpstreamHealth:

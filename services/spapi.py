@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import certifi
 import httpx
+import pybreaker
 from sp_api.api import CatalogItems
 from sp_api.api.catalog_items.catalog_items import CatalogItemsVersion
 from sp_api.auth import AccessTokenClient, AccessTokenResponse
@@ -38,6 +39,7 @@ from sp_api.base.exceptions import (
 )
 
 from services import errors
+from services.circuit import RegionCircuits
 from services.errors import LookupFailure
 from services.health import UpstreamHealth
 from utils.marketplaces import Marketplace
@@ -194,6 +196,7 @@ class SpApiClient:
         retry_policy: RetryPolicy,
         timeout: float,
         health: UpstreamHealth,
+        circuits: RegionCircuits,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._credentials = dict(credentials)
@@ -204,6 +207,7 @@ class SpApiClient:
         self._health = health
         self._sleep = sleep
         self.tokens = TokenStore()
+        self.circuits = circuits
         self._token_client = functools.partial(_TokenClient, store=self.tokens, token_url=token_url, timeout=timeout)
         # A library Client keeps per-request state (method, transport): one per thread and marketplace.
         self._local = threading.local()
@@ -300,8 +304,19 @@ class SpApiClient:
                 _describe(exc),
             )
 
+        def with_retries() -> Any:
+            return call_with_retries(attempt, policy=self._retry_policy, retryable=_is_retryable, on_retry=on_retry, sleep=self._sleep)
+
         try:
-            result = call_with_retries(attempt, policy=self._retry_policy, retryable=_is_retryable, on_retry=on_retry, sleep=self._sleep)
+            result = self.circuits.call(marketplace.region, with_retries)
+        except pybreaker.CircuitBreakerError:
+            failure = LookupFailure(
+                errors.UPSTREAM_UNAVAILABLE,
+                f"SP-API {marketplace.region} is failing: calls are paused for up to {self.circuits.cooldown:g}s (circuit open)",
+                retry_after=self.circuits.cooldown,
+            )
+            self._health.record_failure(operation, failure.code, failure.message)
+            raise failure from None
         except RateLimited as exc:
             raise LookupFailure(
                 errors.THROTTLED,
@@ -324,6 +339,16 @@ class SpApiClient:
 def _tls_context() -> ssl.SSLContext:
     """One TLS context (CA bundle loaded once) for every client: loading it costs ~50 ms each time."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+_OUTAGES = (SellingApiServerException, SellingApiTemporarilyUnavailableException, SellingApiGatewayTimeoutException, httpx.TransportError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for a failure that says SP-API (or Login with Amazon) is down or broken, not that it said no."""
+    if isinstance(exc, AuthorizationError):
+        return (exc.status_code or 0) >= 500
+    return isinstance(exc, _OUTAGES)
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -357,5 +382,6 @@ def _translate(exc: BaseException, operation: str, retries: int) -> LookupFailur
     if isinstance(exc, httpx.TimeoutException):
         return LookupFailure(errors.TIMEOUT, f"SP-API {operation} did not answer within REQUEST_TIMEOUT{after}")
     if isinstance(exc, httpx.TransportError):
-        return LookupFailure(errors.UPSTREAM_ERROR, f"Connection to SP-API failed for {operation} ({type(exc).__name__}){after}")
+        # Refused, reset, dropped or a name that does not resolve: SP-API is unreachable.
+        return LookupFailure(errors.UPSTREAM_UNAVAILABLE, f"Connection to SP-API failed for {operation} ({type(exc).__name__}){after}")
     return LookupFailure(errors.UPSTREAM_ERROR, f"SP-API {operation} failed ({type(exc).__name__}){after}")

@@ -55,6 +55,10 @@ class UnknownCountry(LookupError):
         super().__init__(f"Unsupported country {raw!r}; supported: {', '.join(sorted(SUPPORTED_CODES))}")
 
 
+# SP-API regions: each has its own endpoint and its own quota.
+REGIONS = ("NA", "EU", "FE")
+
+
 def resolve_country(raw: object) -> Marketplace:
     """Return the marketplace for a country code (case-insensitive, UK = GB)."""
     if not isinstance(raw, str):

@@ -179,3 +179,34 @@ def test_a_token_refused_twice_is_auth_failed(make_app, emulator):
     response = make_app().test_client().get("/asin/B0TEST0001")
     assert response.status_code == 502 and response.get_json()["error"]["code"] == "AUTH_FAILED"
     assert [c["status"] for c in operation_calls(emulator, "getCatalogItem")] == [403, 403]
+
+
+def test_sustained_upstream_failure_opens_the_regions_circuit_then_a_probe_closes_it(make_app, emulator):
+    emulator.configure(fault_rate=1.0, fault_statuses=[500])
+    client = make_app(max_retries=0, circuit_failures=2, circuit_cooldown=0.5).test_client()
+    assert [client.get(f"/asin/B0TEST000{i}").status_code for i in range(2)] == [502, 502]
+    # Open: the next lookups fail at once, without a call, and say when to come back.
+    fast = client.get("/asin/B0TEST0003")
+    assert fast.status_code == 503 and fast.get_json()["error"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert int(fast.headers["Retry-After"]) >= 1
+    batch = client.post("/asin/batch/US", json={"asins": ["B0TEST0004", "B0TEST0005"]}).get_json()
+    assert [e["error"]["code"] for e in batch["results"]] == ["UPSTREAM_UNAVAILABLE"] * 2
+    assert len(operation_calls(emulator, "getCatalogItem")) == 2 and operation_calls(emulator, "searchCatalogItems") == []
+    health = client.get("/health").get_json()
+    assert health["status"] == "degraded" and health["sp_api"]["circuits"]["NA"]["state"] == "open"
+    assert health["sp_api"]["circuits"]["EU"]["state"] == "closed"  # each region its own
+    # SP-API recovers; after the cool-down one probe goes through and closes the circuit.
+    emulator.configure(fault_rate=0.0)
+    time.sleep(0.6)
+    assert client.get("/asin/B0TEST0006").status_code == 200
+    health = client.get("/health").get_json()
+    assert health["status"] == "ok" and health["sp_api"]["circuits"]["NA"]["state"] == "closed"
+
+
+def test_an_unreachable_sp_api_is_upstream_unavailable(make_app):
+    from tests.redis_server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    client = make_app(sp_api_endpoint=dead, max_retries=1).test_client()
+    response = client.get("/asin/B07N4M94X4")
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "UPSTREAM_UNAVAILABLE"

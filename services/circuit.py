@@ -1,0 +1,67 @@
+"""A circuit breaker per SP-API region (pybreaker): after sustained upstream failure, fail fast for a while.
+
+A lookup counts as a failure only when SP-API (or Login with Amazon) was unreachable or broken
+after the retries: connection errors, 5xx, timeouts. A 404, a 429 or a refused credential says
+SP-API is up. After `failures` such lookups in a row the region's circuit opens: calls fail at
+once with UPSTREAM_UNAVAILABLE for `cooldown` seconds; then one probe call goes through
+(half-open) and its success closes the circuit. The state is per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any, TypeVar
+
+import pybreaker
+
+from utils.marketplaces import REGIONS
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _LogStateChanges(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        level = logging.INFO if new_state.name == pybreaker.STATE_CLOSED else logging.WARNING
+        log.log(level, "SP-API circuit %s: %s -> %s", cb.name, old_state.name if old_state else None, new_state.name)
+
+
+class RegionCircuits:
+    """One pybreaker.CircuitBreaker per region; `is_outage` says which exceptions count as failures."""
+
+    def __init__(self, *, failures: int, cooldown: float, is_outage: Callable[[BaseException], bool]) -> None:
+        self.cooldown = cooldown
+        self._breakers = {
+            region: pybreaker.CircuitBreaker(
+                fail_max=failures,
+                reset_timeout=cooldown,
+                exclude=[lambda exc: not is_outage(exc)],
+                listeners=[_LogStateChanges()],
+                name=region,
+                throw_new_error_on_trip=False,
+            )
+            for region in REGIONS
+        }
+
+    def call(self, region: str, fn: Callable[[], T]) -> T:
+        """`fn()` through the region's breaker; raises pybreaker.CircuitBreakerError while it is open."""
+        return self._breakers[region].call(fn)
+
+    def any_open(self) -> bool:
+        """True while any region's circuit is not closed."""
+        return any(b.current_state != pybreaker.STATE_CLOSED for b in self._breakers.values())
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Each region's state (closed, open, half_open), consecutive failures and when it opened."""
+        view = {}
+        for region, breaker in self._breakers.items():
+            opened_at = breaker._state_storage.opened_at if breaker.current_state != pybreaker.STATE_CLOSED else None
+            view[region] = {
+                "state": breaker.current_state.replace("-", "_"),
+                "consecutive_failures": breaker.fail_counter,
+                "opened_at": opened_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if opened_at else None,
+            }
+        return view
