@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: install install-dev run emulator test lint clean system-redis system-wrk bench
+.PHONY: install install-dev run emulator test lint clean system-redis system-wrk bench soak
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,10 @@ lint: install-dev
 ## tests/redis_server.py, which starts scenario 2's Redis, imports pytest.
 bench: install-dev system-redis system-wrk
 	$(BIN)/python -m bench
+
+## soak: the fault-injection suite, then 50 clients for 60 s against gunicorn (bench/soak.py); writes tests/reliability/RESULTS.md.
+soak: install-dev
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

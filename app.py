@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
+from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from config import ConfigError, Settings, load_settings
-from routes import asin, system
+from routes import asin, metrics, middleware, openapi, system
 from routes.errors import register_error_handlers
 from services.asin_service import AsinService
 from services.cache import build_cache
 from services.circuit import RegionCircuits
 from services.health import UpstreamHealth
 from services.spapi import SpApiClient, is_outage
+from utils.api_keys import ApiKeys, read_digests
+from utils.logs import RequestIdFilter, formatter
 from utils.marketplaces import resolve_country
 from utils.rate_limit import CallLimiter, Plan, build_store
 from utils.redaction import SecretFilter
@@ -25,6 +30,8 @@ __version__ = "1.0.0"
 
 log = logging.getLogger("fba_backend")
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 
 def configure_logging(settings: Settings) -> None:
     """One line per event on stdout, at LOG_LEVEL, with secrets masked."""
@@ -32,11 +39,12 @@ def configure_logging(settings: Settings) -> None:
     handler = next((h for h in root.handlers if getattr(h, "_fba_backend", False)), None)
     if handler is None:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
         handler._fba_backend = True  # type: ignore[attr-defined]
         root.addHandler(handler)
-    for old in [f for f in handler.filters if isinstance(f, SecretFilter)]:
+    handler.setFormatter(formatter(settings.log_format))
+    for old in [f for f in handler.filters if isinstance(f, SecretFilter | RequestIdFilter)]:
         handler.removeFilter(old)
+    handler.addFilter(RequestIdFilter())
     handler.addFilter(SecretFilter(settings.secrets()))
     root.setLevel(settings.log_level)
     # httpx logs every request URL at INFO; keep that for DEBUG. The library logs request
@@ -94,17 +102,51 @@ def build_services(app: Flask, settings: Settings) -> None:
     )
 
 
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing NaN, Infinity, numbers beyond a float and nesting too deep to parse (a 400, not a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse `s`; ValueError for NaN/Infinity or nesting deeper than Python can recurse."""
+        try:
+            return super().loads(s, parse_constant=_not_json, parse_float=_finite, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond the range of a number")
+    return value
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings` (default: the environment and `.env`)."""
     settings = settings or load_settings()
     configure_logging(settings)
     app = Flask(__name__)
+    app.json = StrictJSONProvider(app)
     app.config.update(SETTINGS=settings, VERSION=__version__, JSON_SORT_KEYS=False)
     app.json.sort_keys = False
     build_services(app, settings)
+    metrics.init_app(app)
+    keys = ApiKeys(settings.api_keys, read_digests(settings.api_keys_file) if settings.api_keys_file else ())
+    middleware.install(app, settings, keys)
     app.register_blueprint(asin.bp)
     app.register_blueprint(system.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(openapi.bp)
     register_error_handlers(app)
+    if not keys.enabled and settings.mode == "live" and settings.host not in LOOPBACK_HOSTS:
+        log.warning(
+            "!!! NO API KEYS: fba-backend listens on %s in live mode and anyone who reaches it can spend the seller's "
+            "SP-API quota. Set API_KEYS or API_KEYS_FILE. !!!",
+            settings.host,
+        )
     if settings.mode == "emulator" and not settings.sp_api_endpoint:
         log.warning("no SP-API credentials and no SP_API_ENDPOINT: calls will go to Amazon and fail; use `make run` to start the emulator")
     log.info(

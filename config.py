@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from emulator import defaults as emulator_defaults
+from utils.api_keys import ApiKeyError, read_digests
 from utils.marketplaces import resolve_country
 from utils.redaction import mask_url_password
 
@@ -24,6 +25,7 @@ CREDENTIAL_FIELDS = ("lwa_app_id", *SECRET_FIELDS)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RATE_LIMIT_BACKENDS = ("memory", "sqlite", "redis")
 CACHE_BACKENDS = ("sqlite", "redis", "none")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -73,6 +75,18 @@ class Settings:
     retry_delay_max: float = 60.0
     # Service.
     log_level: str = "INFO"
+    # text (one line per event, for a terminal) or json (one JSON object per line, with the request id).
+    log_format: str = "text"
+    # API keys: comma-separated keys, and/or a file of SHA-256 hex digests of keys, one per line.
+    # With none, anyone who reaches the service may spend the quota.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_file: str = ""
+    # Requests per second each API key may make (0: no per-key quota).
+    api_key_rate: float = 0.0
+    # Largest request body accepted (bytes); larger ones get 413.
+    max_content_length: int = 1_048_576
+    # Origins allowed to call the API from a browser (comma-separated); empty: CORS off.
+    cors_origins: tuple[str, ...] = ()
     port: int = 5000
     host: str = "127.0.0.1"
     # gunicorn workers (gunicorn's own variable name) and threads per worker. Workers share the
@@ -138,12 +152,14 @@ class Settings:
         for name in CREDENTIAL_FIELDS:
             view[name.upper()] = "set" if getattr(self, name) else "not set"
         view["REDIS_URL"] = self.redis_label
+        view["API_KEYS"] = f"{len(self.api_keys)} set" if self.api_keys else "not set"
+        view["CORS_ORIGINS"] = ",".join(self.cors_origins)
         return view
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line or response."""
         password = urlsplit(self.redis_url).password
-        return [s for s in (self.lwa_client_secret, self.sp_api_refresh_token, password) if s]
+        return [s for s in (self.lwa_client_secret, self.sp_api_refresh_token, password, *self.api_keys) if s]
 
 
 @dataclass(frozen=True)
@@ -207,6 +223,20 @@ def _nonempty(raw: str) -> str:
     return value
 
 
+def _api_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    if any(len(k) < 16 for k in keys):
+        raise ValueError
+    return keys
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if any(o != "*" and not o.startswith(("http://", "https://")) for o in origins):
+        raise ValueError
+    return origins
+
+
 _TEXT = _Parser(str.strip, "text")
 
 PARSERS: dict[str, _Parser] = {
@@ -231,6 +261,12 @@ PARSERS: dict[str, _Parser] = {
     "retry_delay_base": _number(1),
     "retry_delay_max": _number(0),
     "log_level": _choice(LOG_LEVELS),
+    "log_format": _choice(LOG_FORMATS, str.lower),
+    "api_keys": _Parser(_api_keys, "comma-separated keys of at least 16 characters"),
+    "api_keys_file": _TEXT,
+    "api_key_rate": _number(0),
+    "max_content_length": _integer(1024),
+    "cors_origins": _Parser(_origins, "comma-separated origins like https://app.example.com, or *"),
     "port": _integer(1),
     "host": _TEXT,
     "web_concurrency": _integer(1),
@@ -267,7 +303,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         try:
             values[spec.name] = parser.parse(raw)
         except (ValueError, LookupError) as exc:
-            shown = "<hidden>" if spec.name in (*SECRET_FIELDS, "redis_url") else repr(raw)
+            shown = "<hidden>" if spec.name in (*SECRET_FIELDS, "redis_url", "api_keys") else repr(raw)
             raise ConfigError(f"{name} must be {parser.expect} (got {shown})") from exc
     credentials = {name: values.get(name, "") for name in CREDENTIAL_FIELDS}
     if any(credentials.values()) and not all(credentials.values()):
@@ -275,4 +311,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         raise ConfigError(
             f"{missing} must be set too: SP-API credentials are LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN together"
         )
+    if values.get("api_keys_file"):
+        try:
+            read_digests(values["api_keys_file"])
+        except ApiKeyError as exc:
+            raise ConfigError(str(exc)) from None
     return Settings(**values)

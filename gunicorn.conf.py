@@ -13,6 +13,7 @@ import socket
 import sys
 
 from config import ConfigError, load_settings
+from utils import metrics
 
 try:
     _settings = load_settings()
@@ -55,8 +56,13 @@ def _free_port(preferred: int, host: str = "127.0.0.1") -> int:
 
 
 def on_starting(server):
-    """Start the bundled SP-API emulator when there is nothing else to call."""
+    """Give the workers one metrics directory; start the bundled SP-API emulator when there is nothing else to call."""
     global _emulator
+    try:
+        # Before any worker forks: workers inherit PROMETHEUS_MULTIPROC_DIR, and /metrics adds up all of them.
+        server.log.info("Prometheus metrics of every worker in %s", metrics.start_multiprocess_mode(_settings.data_dir))
+    except OSError as exc:
+        server.log.error("cannot prepare the metrics directory under DATA_DIR (%s): /metrics will count only the worker that answers", exc)
     if _settings.mode != "emulator" or _settings.sp_api_endpoint:
         return
     from emulator.process import start_emulator_process
@@ -68,8 +74,14 @@ def on_starting(server):
     server.log.info("No SP-API credentials set: serving from the bundled SP-API emulator at %s (mode=emulator)", url)
 
 
+def child_exit(server, worker):
+    """A worker has exited: prometheus-client's bookkeeping for its metric files (its counts stay)."""
+    metrics.worker_exited(worker.pid)
+
+
 def on_exit(server):
-    """Stop the emulator this master started."""
+    """Stop the emulator this master started; remove the metrics directory it made."""
+    metrics.stop_multiprocess_mode(_settings.data_dir)
     if _emulator is not None:
         from emulator.process import stop_emulator_process
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.routing import PathConverter
 
 from routes import asin_service
 from routes.errors import ApiError, entry_response
@@ -12,14 +13,25 @@ from services.errors import LookupFailure
 
 bp = Blueprint("asin", __name__)
 
+
+class AnyPathConverter(PathConverter):
+    """Werkzeug's path converter, matching newlines too: any text after /asin/ is an ASIN to judge (400), never a 405."""
+
+    regex = "(?s:[^/].*?)"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", AnyPathConverter))
+
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 def _json_object() -> dict[str, Any]:
     """The request body as a JSON object, or a 400 naming the problem."""
+    if not request.is_json:
+        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON, with Content-Type: application/json")
     body = request.get_json(silent=True)
     if body is None:
-        raise ApiError(400, "INVALID_REQUEST", "The body must be JSON (Content-Type: application/json)")
+        raise ApiError(400, "INVALID_REQUEST", "The body is not valid JSON")
     if not isinstance(body, dict):
         raise ApiError(400, "INVALID_REQUEST", "The body must be a JSON object")
     return body
@@ -39,6 +51,7 @@ def _refresh(body: dict[str, Any] | None = None) -> bool:
 
 
 def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Response, int]:
+    g.asin_count = 1
     service = asin_service()
     try:
         entry = service.lookup(asin, country, refresh=refresh)
@@ -47,7 +60,7 @@ def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Re
     return entry_response(entry)
 
 
-@bp.get("/asin/<path:asin>")
+@bp.get("/asin/<anypath:asin>")
 def get_asin(asin: str) -> Response | tuple[Response, int]:
     """Facts for one ASIN; the marketplace from ?country= (default DEFAULT_COUNTRY); ?refresh=true skips the cache."""
     country = request.args.get("country") or current_app.config["SETTINGS"].default_country
@@ -72,6 +85,7 @@ def post_batch(country: str) -> Response | tuple[Response, int]:
         raise ApiError(400, "INVALID_REQUEST", 'The body needs an \'asins\' list, e.g. {"asins": ["B07N4M94X4"]}')
     if not asins:
         raise ApiError(400, "INVALID_REQUEST", "'asins' is empty: send at least one ASIN")
+    g.asin_count = len(asins)
     limit = current_app.config["SETTINGS"].max_batch_size
     if len(asins) > limit:
         raise ApiError(400, "BATCH_TOO_LARGE", f"'asins' has {len(asins)} entries; MAX_BATCH_SIZE is {limit}")

@@ -24,6 +24,10 @@ class ApiError(Exception):
         self.message = message
 
 
+# Werkzeug's names, where a shorter, more usual code reads better.
+_HTTP_CODES = {413: "PAYLOAD_TOO_LARGE"}
+
+
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     """`{"success": false, "error": {"code", "message"}}` with `status`."""
     return jsonify({"success": False, "error": {"code": code, "message": message}}), status
@@ -49,7 +53,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> tuple[Response, int]:
-        code = (exc.name or "error").upper().replace(" ", "_").replace("'", "")
+        code = _HTTP_CODES.get(exc.code or 500) or (exc.name or "error").upper().replace(" ", "_").replace("'", "")
         response, status = error_response(exc.code or 500, code, exc.description or exc.name)
         # Keep Werkzeug's headers (Allow on 405, ...) but with our JSON body.
         for name, value in exc.get_headers():

@@ -7,6 +7,7 @@ request waits for the first one's answer.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -212,7 +213,9 @@ class AsinService:
         started = []
         for chunk in chunks:
             count = CallCount()
-            started.append((self._pool.submit(self._settled, marketplace, chunk, count, self._search_chunk), count))
+            # The chunk's log lines carry the request's id: run it in a copy of the request's context.
+            context = contextvars.copy_context()
+            started.append((self._pool.submit(context.run, self._settled, marketplace, chunk, count, self._search_chunk), count))
         return started
 
     def _fetch_single_now(self, marketplace: Marketplace, asins: list[str]) -> list[tuple[Future[dict[str, Entry]], CallCount]]:

@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services import errors
+from utils import metrics
 from utils.redaction import mask_url_password
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class ResultCache:
             with self._lock:
                 self._hits += len(found)
                 self._misses += len(keys) - len(found)
+            metrics.count_cache_lookups(len(found), len(keys) - len(found))
         return found
 
     def put_many(self, marketplace_id: str, entries: Mapping[str, dict[str, Any]]) -> None:
@@ -182,6 +184,7 @@ class ResultCache:
 
     def _failed(self, operation: str, marketplace_id: str, count: int, exc: BaseException, note: str = "") -> None:
         now = self._clock()
+        metrics.count_cache_error(operation)
         with self._lock:
             self._errors += 1
             next_at = self._next_warning_at

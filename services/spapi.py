@@ -42,6 +42,7 @@ from services import errors
 from services.circuit import RegionCircuits
 from services.errors import LookupFailure
 from services.health import UpstreamHealth
+from utils import metrics
 from utils.marketplaces import Marketplace
 from utils.rate_limit import CallLimiter, RateLimited
 from utils.retry import RetryPolicy, call_with_retries
@@ -157,11 +158,12 @@ class _GuardedTransport:
         headers = kwargs.get("headers") or {}
         # The library derives Host by slicing "https://" off the endpoint; httpx sets it right.
         kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "host"}
-        key = f"{self._region}/{_operation_of(url)}"
-        self._limiter.acquire(key, self._max_wait)
+        operation = _operation_of(url)
+        key = f"{self._region}/{operation}"
+        metrics.observe_limiter_wait(operation, self._limiter.acquire(key, self._max_wait))
         sent_at = self._limiter.now()
         self.count.sent += 1
-        response = self._inner.request(method, url, **kwargs)
+        response = metrics.time_spapi_call(operation, lambda: self._inner.request(method, url, **kwargs))
         # The plan follows x-amzn-RateLimit-Limit, and a 429 slows the pace for every worker.
         self._limiter.observe(
             key, status=response.status_code, rate_limit_header=response.headers.get("x-amzn-RateLimit-Limit"), sent_at=sent_at
@@ -293,6 +295,7 @@ class SpApiClient:
                 return fn(client)
 
         def on_retry(attempt_number: int, exc: BaseException, delay: float) -> None:
+            metrics.count_spapi_retry(operation, _retry_reason(exc))
             log.warning(
                 "retry %d/%d of %s (%s, %d ASINs) in %.2fs: %s",
                 attempt_number,
@@ -363,6 +366,19 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, AuthorizationError):
         return f"LWA HTTP {exc.status_code} {exc.error_code}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _retry_reason(exc: BaseException) -> str:
+    """A short, bounded label for why a call is retried: its HTTP status, "lwa_<status>", "timeout" or "connection"."""
+    if isinstance(exc, SellingApiException):
+        return str(exc.code)
+    if isinstance(exc, AuthorizationError):
+        return f"lwa_{exc.status_code}"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.TransportError):
+        return "connection"
+    return type(exc).__name__
 
 
 def _translate(exc: BaseException, operation: str, retries: int) -> LookupFailure:

@@ -14,6 +14,8 @@ from app import create_app
 from config import Settings
 from emulator import EmulatorOptions, EmulatorServer
 from tests.redis_server import redis_server, redis_url  # noqa: F401
+from tests.reliability import leak_check
+from tests.reliability.leak_check import start_session_check, stop_session_check
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +80,31 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client for `app` (its SP-API calls go over real HTTP to the emulator)."""
     return app.test_client()
+
+
+# -- Secrets: every log line, response body and captured process output of the session is grepped for them
+# at its end (tests/reliability/leak_check.py says what is recorded and what counts as a secret).
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start recording what the service logs and answers, for the secrets check at the end of the session."""
+    start_session_check()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when any recorded log line, response or process output holds a secret."""
+    if leak_check.ACTIVE is not None and leak_check.ACTIVE.leaks() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Name every secret found, where and in what context (the secret itself masked)."""
+    report = leak_check.ACTIVE.report() if leak_check.ACTIVE is not None else ""
+    if report:
+        terminalreporter.section("secrets leaked", sep="=", red=True, bold=True)
+        terminalreporter.line(report, red=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Undo the recording wrappers."""
+    stop_session_check()

@@ -128,7 +128,8 @@ class Pace:
 
 
 def _ms(seconds: float) -> int:
-    return math.floor(seconds * 1000)
+    # The epsilon keeps a time computed from a millisecond slot (slot_ms / 1000) on that same millisecond.
+    return math.floor(seconds * 1000 + 1e-6)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def _gcra_slot(rates: list[Rate], state: State | None, start_ms: int) -> tuple[S
 class _WindowLog:
     """The call window as a sorted log of slot times (slots may be reserved ahead, out of order across keys).
 
-    A slot at t is allowed while fewer than `limit` slots lie in (t - span, t + span): every window
+    A slot at t is allowed while fewer than `limit` slots lie in [t - span, t + span]: every window
     that contains t then holds fewer than `limit` others. Exact when t is the latest slot, cautious otherwise.
     """
 
@@ -171,8 +172,8 @@ class _WindowLog:
 
     def earliest(self, slot_ms: int) -> int:
         """`slot_ms` if the window allows it, else the next time worth asking again."""
-        low = bisect.bisect_right(self.times, slot_ms - self.span)
-        high = bisect.bisect_left(self.times, slot_ms + self.span)
+        low = bisect.bisect_left(self.times, slot_ms - self.span)
+        high = bisect.bisect_right(self.times, slot_ms + self.span)
         if high - low < self.limit:
             return slot_ms
         return max(slot_ms + 1, self.times[low] + self.span + 1)
@@ -331,7 +332,7 @@ class SQLiteStore(LimiterStore):
             conn.execute("DELETE FROM window_calls WHERE ts < ?", (slot_ms - 2 * span,))
             self._leaked_at = slot_ms
         count, oldest = conn.execute(
-            "SELECT COUNT(*), MIN(ts) FROM window_calls WHERE ts > ? AND ts < ?", (slot_ms - span, slot_ms + span)
+            "SELECT COUNT(*), MIN(ts) FROM window_calls WHERE ts >= ? AND ts <= ?", (slot_ms - span, slot_ms + span)
         ).fetchone()
         if count < limit:
             return slot_ms
@@ -603,7 +604,7 @@ class CallLimiter:
             if reservation.at is None:
                 if reservation.earliest > deadline:
                     raise RateLimited(reservation.earliest - now)
-                self._sleep(max(0.0, reservation.earliest - self._clock()))
+                self._sleep(max(0.001, reservation.earliest - self._clock()))  # always progress
                 continue
             delay = reservation.at - self._clock()
             if delay <= 0:

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+API_KEY = "fba-test-key-deploy-0123456789"
 CREDENTIAL_VARS = ("LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN", "SP_API_ENDPOINT", "LWA_ENDPOINT")
 
 
@@ -118,6 +120,8 @@ def test_no_secret_in_any_log_line_or_response(emulator):
         SP_API_REFRESH_TOKEN=defaults.REFRESH_TOKEN,
         SP_API_ENDPOINT=emulator.url,
         LWA_ENDPOINT=emulator.url + "/auth/o2/token",
+        API_KEYS=API_KEY,
+        LOG_FORMAT="json",
     )
     command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -125,10 +129,12 @@ def test_no_secret_in_any_log_line_or_response(emulator):
     bodies = []
     try:
         assert wait_for_health(url, proc)["mode"] == "live"
-        bodies.append(httpx.get(f"{url}/asin/B07N4M94X4").text)
-        bodies.append(httpx.post(f"{url}/asin/batch/US", json={"asins": ["B07N4M94X4", "NF00000001", "bad"]}).text)
-        bodies.append(httpx.get(f"{url}/config").text)
-        bodies.append(httpx.get(f"{url}/health").text)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+            bodies.append(http.get("/asin/B07N4M94X4").text)
+            bodies.append(http.post("/asin/batch/US", json={"asins": ["B07N4M94X4", "NF00000001", "bad"]}).text)
+            bodies.append(http.get("/config").text)
+            bodies.append(http.get("/health").text)
+        bodies.append(httpx.get(f"{url}/config", headers={"X-API-Key": API_KEY[:-1]}).text)
     finally:
         output = stop(proc)
     assert emulator.calls()["by_operation"]["lwaToken"] == {"200": 1}
@@ -137,3 +143,22 @@ def test_no_secret_in_any_log_line_or_response(emulator):
         assert defaults.CLIENT_SECRET not in text
         assert defaults.REFRESH_TOKEN not in text
         assert "Atza|" not in text  # every access token the emulator issues starts so
+        assert API_KEY not in text and API_KEY[:-1] not in text
+
+
+def test_sigterm_lets_a_running_batch_finish(emulator, tmp_path):
+    emulator.configure(latency_ms=1500)  # each SP-API call takes 1.5 s
+    port = free_port()
+    env = clean_env(PORT=str(port), SP_API_ENDPOINT=emulator.url, DATA_DIR=str(tmp_path))
+    command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_health(url, proc)
+    with ThreadPoolExecutor(1) as pool:
+        batch = pool.submit(httpx.post, f"{url}/asin/batch/US", json={"asins": [f"B0TERM{i:04d}" for i in range(40)]}, timeout=60)
+        while not emulator.calls()["by_operation"].get("searchCatalogItems"):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # while the batch is waiting on SP-API
+        response = batch.result()
+    stop(proc)
+    assert response.status_code == 200 and response.json()["successful"] == 40

@@ -70,7 +70,7 @@ def test_not_found_is_404_and_not_retried(client, emulator):
         ("post", "/asin/XX", {"json": {"asin": "B07N4M94X4"}}, 400, "INVALID_COUNTRY"),
         ("post", "/asin/US", {"json": {"asin": 42}}, 400, "INVALID_ASIN"),
         ("post", "/asin/US", {"json": {"sku": "B07N4M94X4"}}, 400, "INVALID_REQUEST"),
-        ("post", "/asin/US", {"data": "asin=B07N4M94X4"}, 400, "INVALID_REQUEST"),
+        ("post", "/asin/US", {"data": "asin=B07N4M94X4"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
         ("post", "/asin/US", {"data": "{not json", "content_type": "application/json"}, 400, "INVALID_REQUEST"),
         ("post", "/asin/US", {"json": ["B07N4M94X4"]}, 400, "INVALID_REQUEST"),
         ("get", "/nowhere", {}, 404, "NOT_FOUND"),

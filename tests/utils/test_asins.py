@@ -39,3 +39,8 @@ def test_unknown_countries_name_the_supported_codes(raw):
     with pytest.raises(UnknownCountry) as caught:
         resolve_country(raw)
     assert "US" in str(caught.value) and "UK" in str(caught.value)
+
+
+def test_only_ascii_is_upper_cased():
+    with pytest.raises(InvalidAsin):
+        normalize_asin("ßßßßß")  # "SSSSSSSSSS" once upper-cased
