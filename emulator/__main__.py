@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-rate", type=float, default=d.slow_rate, help="probability a response is delayed by --slow-seconds")
     p.add_argument("--slow-seconds", type=float, default=d.slow_seconds, help="delay of slow responses")
     p.add_argument("--token-delay", type=float, default=d.token_delay, help="seconds the LWA token endpoint waits")
+    p.add_argument("--token-fault-rate", type=float, default=d.token_fault_rate, help="probability the LWA token endpoint answers 500")
     p.add_argument("--token-ttl", type=int, default=d.token_ttl, help="seconds access tokens stay valid (default 3600)")
     p.add_argument("--announced-token-ttl", type=int, default=None, help="expires_in sent with tokens (default: --token-ttl)")
     p.add_argument("--page-size-cap", type=int, default=d.page_size_cap, help="most items per search page (default 20)")
@@ -61,6 +62,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         slow_rate=args.slow_rate,
         slow_seconds=args.slow_seconds,
         token_delay=args.token_delay,
+        token_fault_rate=args.token_fault_rate,
         token_ttl=args.token_ttl,
         announced_token_ttl=args.announced_token_ttl,
         page_size_cap=args.page_size_cap,

@@ -106,7 +106,10 @@ def _add_lwa_route(app: Flask, state: EmulatorState) -> None:
         if not params and request.is_json:
             body = request.get_json(silent=True)
             params = body if isinstance(body, dict) else {}
-        status, body = _grant(state, options, params)
+        if options.token_fault_rate > 0 and state.draw_token_fault():
+            status, body = 500, _lwa_error("server_error", "The authorization server encountered an unexpected error")
+        else:
+            status, body = _grant(state, options, params)
         # Logged before the delay so the log shows calls whose clients gave up waiting.
         state.record(arrived=arrived, operation=LWA_TOKEN, status=status, asins=[], marketplace_id=None, request_id=request_id)
         if options.token_delay > 0:

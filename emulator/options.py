@@ -30,6 +30,8 @@ class EmulatorOptions:
     slow_rate: float = 0.0
     slow_seconds: float = 0.0
     token_delay: float = 0.0
+    # Probability the LWA token endpoint answers 500 server_error (LWA's own error format).
+    token_fault_rate: float = 0.0
     token_ttl: int = 3600  # LWA access tokens live one hour
     # expires_in sent with a token; None sends token_ttl. A longer one mimics a client whose
     # cache outlives the token, which SP-API then refuses with 403 "expired".
@@ -63,10 +65,10 @@ class EmulatorOptions:
         return data
 
 
-_FLOAT = {"rate", "fault_rate", "drop_rate", "slow_rate", "slow_seconds", "token_delay"}
+_FLOAT = {"rate", "fault_rate", "drop_rate", "slow_rate", "slow_seconds", "token_delay", "token_fault_rate"}
 _INT = {"burst", "latency_ms", "token_ttl", "page_size_cap", "seed"}
 _STR = {"client_id", "client_secret", "refresh_token", "not_found_prefix"}
-_PROBABILITIES = ("fault_rate", "drop_rate", "slow_rate")
+_PROBABILITIES = ("fault_rate", "drop_rate", "slow_rate", "token_fault_rate")
 OPTION_NAMES = tuple(f.name for f in dataclasses.fields(EmulatorOptions))
 
 

@@ -124,6 +124,11 @@ class EmulatorState:
             slow = self._rng.random() < options.slow_rate
         return Faults(drop=drop, status=None if drop else status, slow=slow and not drop and status is None)
 
+    def draw_token_fault(self) -> bool:
+        """Whether this token request fails with 500, from the seeded source."""
+        with self._lock:
+            return self._rng.random() < self._options.token_fault_rate
+
     # ------------------------------------------------------------------ call log
 
     def record(

@@ -219,8 +219,7 @@ def test_with_sp_api_down_a_batch_fails_fast_behind_an_open_circuit_and_recovers
 
 def test_a_token_request_lwa_does_not_answer_in_time_is_made_once_more_and_nothing_is_lost(make_app, emulator, figures):
     """LWA answers the first token request later than REQUEST_TIMEOUT: one more token request, every entry found."""
-    # The emulator cannot fail its token endpoint with a 5xx or a dropped connection (it has no such
-    # option); a token request slower than REQUEST_TIMEOUT is a failure it can produce.
+    # A token request slower than REQUEST_TIMEOUT (the 500 case is the next test).
     emulator.configure(token_delay=3.0, rate=50, burst=50)
     app = make_app(request_timeout=REQUEST_TIMEOUT, sp_api_rate=50, sp_api_burst=50, max_batch_size=500)
     client = app.test_client()
@@ -243,6 +242,31 @@ def test_a_token_request_lwa_does_not_answer_in_time_is_made_once_more_and_nothi
     searches = operation_calls(emulator, "searchCatalogItems")
     figures.sp_api_calls = len(searches)
     assert [call["status"] for call in searches] == [200] * (500 // CHUNK)  # no chunk went out without a token
+
+
+def test_lwa_answering_500_is_retried_and_nothing_is_lost(make_app, emulator, figures):
+    """LWA answers 500 server_error to token requests until the third: retried, one token, every entry found."""
+    emulator.configure(token_fault_rate=1.0, rate=50, burst=50)
+    app = make_app(sp_api_rate=50, sp_api_burst=50, max_batch_size=500, max_retries=5)
+    client = app.test_client()
+    requested = asins("B0LW5X", 200)
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, "/asin/batch/US", json={"asins": requested})
+        wait_until(lambda: len(operation_calls(emulator, "lwaToken")) >= 2, "two failed token requests")
+        emulator.configure(token_fault_rate=0.0)  # LWA recovers
+        response = pending.result()
+
+    body = response.get_json()
+    figures.batch(requested, body["results"])
+    assert [entry["asin"] for entry in body["results"]] == requested
+    assert body["successful"] == 200
+    statuses = [call["status"] for call in operation_calls(emulator, "lwaToken")]
+    assert statuses.count(500) >= 2 and statuses.count(200) == 1 and statuses[-1] == 200
+    assert app.extensions["spapi"].tokens.fetches == 1
+    searches = operation_calls(emulator, "searchCatalogItems")
+    figures.sp_api_calls = len(searches)
+    assert [call["status"] for call in searches] == [200] * (200 // CHUNK)  # no chunk went out without a token
 
 
 def test_an_access_token_expiring_mid_batch_is_replaced_once_and_nothing_is_lost(make_app, emulator, figures):
