@@ -13,7 +13,6 @@ import dataclasses
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import httpx
 
 from config import CREDENTIAL_FIELDS, Settings
 from emulator.client import EmulatorClient
-from emulator.process import start_emulator_process, stop_emulator_process
+from emulator.process import free_port, start_emulator_process, stop_emulator_process
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -76,13 +75,6 @@ def _die_with_parent() -> None:
     prctl = getattr(libc, "prctl", None)
     if prctl is not None:
         prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (loopback)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def service_variables() -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,13 @@ def start_emulator_process(
             stop_emulator_process(proc)
             raise RuntimeError(f"SP-API emulator did not answer {health_url} within {START_TIMEOUT:.0f} s:\n{text}")
         time.sleep(0.05)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def terminate(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:

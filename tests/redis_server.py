@@ -7,7 +7,6 @@ test suite one server per session (`redis_server`) and an emptied one per test (
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,17 +16,10 @@ from types import TracebackType
 import pytest
 import redis
 
-from emulator.process import terminate
+from emulator.process import free_port, terminate
 
 START_TIMEOUT = 10.0
 _READY_LINE = "Ready to accept connections"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:

@@ -12,17 +12,11 @@ import time
 import httpx
 import pytest
 
-from emulator.process import REPO_ROOT, emulator_output, start_emulator_process, stop_emulator_process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from emulator.process import REPO_ROOT, emulator_output, free_port, start_emulator_process, stop_emulator_process
 
 
 def test_process_starts_answers_and_stops() -> None:
-    port = _free_port()
+    port = free_port()
     proc = start_emulator_process(port, extra_args=["--rate", "5", "--burst", "3", "--seed", "4"])
     try:
         base = f"http://127.0.0.1:{port}"
