@@ -26,7 +26,7 @@ import httpx
 
 from config import CREDENTIAL_FIELDS, Settings
 from emulator.client import EmulatorClient
-from emulator.process import free_port, start_emulator_process, stop_emulator_process
+from emulator.process import free_port, start_emulator_process, stop_emulator_process, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -226,13 +226,7 @@ class Service:
     def stop(self) -> None:
         """SIGTERM the master, wait for a graceful exit, kill it if it hangs (idempotent)."""
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGTERM)
-                try:
-                    self._proc.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
+            terminate(self._proc, STOP_TIMEOUT)
             self._proc = None
         if self._output is not None:
             self._output.close()
