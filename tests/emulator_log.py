@@ -15,3 +15,12 @@ def operation_calls(emulator: EmulatorServer, operation: str) -> list[dict[str, 
 def calls_by_status(emulator: EmulatorServer, operation: str) -> dict[str, int]:
     """How many calls of one operation got each status."""
     return emulator.calls()["by_operation"].get(operation, {})
+
+
+def worst_overrun(times: list[float], rate: float, burst: int) -> float:
+    """The most calls that arrived in any interval beyond what the plan allows in it (burst + rate × length)."""
+    worst = -float(burst)
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            worst = max(worst, (j - i + 1) - (burst + rate * (times[j] - start)))
+    return worst

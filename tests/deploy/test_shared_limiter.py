@@ -17,6 +17,7 @@ import pytest
 
 from emulator.process import start_emulator_process, stop_emulator_process
 from tests.deploy.test_gunicorn import ROOT, clean_env, free_port, stop, wait_for_health
+from tests.emulator_log import worst_overrun
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 RATE, BURST = 5.0, 3
@@ -71,15 +72,6 @@ def hammer(url: str) -> list[int]:
 def workers_that_served(output: str) -> set[str]:
     """The pids in the access log lines of batch requests."""
     return {line.split("served-by=<")[1].split(">")[0] for line in output.splitlines() if "served-by=" in line and "/asin/batch" in line}
-
-
-def worst_overrun(times: list[float], rate: float, burst: int) -> float:
-    """The most calls that arrived in any interval beyond what the plan allows in it (burst + rate × length)."""
-    worst = -float(burst)
-    for i, start in enumerate(times):
-        for j in range(i, len(times)):
-            worst = max(worst, (j - i + 1) - (burst + rate * (times[j] - start)))
-    return worst
 
 
 class EmulatorProcess:

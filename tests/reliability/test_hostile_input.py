@@ -77,21 +77,51 @@ _UNICODE_ASINS = [
 
 CASES = [
     # Deep JSON: parsing must not blow the stack (RecursionError is not a ValueError).
-    Hostile("deep JSON arrays, 10,000 levels", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST",
-            data='{"asins": ' + nested(10_000) + "}", content_type=_JSON),
-    Hostile("deep JSON objects, 10,000 levels", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST",
-            data=nested(10_000, "1", '{"a":', "}"), content_type=_JSON),
-    Hostile("deep JSON as a single ASIN, 10,000 levels", "POST", "/asin/US", (400,),
-            data='{"asin": ' + nested(10_000) + "}", content_type=_JSON),
-    Hostile("deep JSON in a batch entry, 800 levels (parses, then echoed back)", "POST", "/asin/batch/US", (200, 400),
-            data='{"asins": [' + nested(800) + "]}", content_type=_JSON),
+    Hostile(
+        "deep JSON arrays, 10,000 levels",
+        "POST",
+        "/asin/batch/US",
+        (400,),
+        "INVALID_REQUEST",
+        data='{"asins": ' + nested(10_000) + "}",
+        content_type=_JSON,
+    ),
+    Hostile(
+        "deep JSON objects, 10,000 levels",
+        "POST",
+        "/asin/batch/US",
+        (400,),
+        "INVALID_REQUEST",
+        data=nested(10_000, "1", '{"a":', "}"),
+        content_type=_JSON,
+    ),
+    Hostile(
+        "deep JSON as a single ASIN, 10,000 levels", "POST", "/asin/US", (400,), data='{"asin": ' + nested(10_000) + "}", content_type=_JSON
+    ),
+    Hostile(
+        "deep JSON in a batch entry, 800 levels (parses, then echoed back)",
+        "POST",
+        "/asin/batch/US",
+        (200, 400),
+        data='{"asins": [' + nested(800) + "]}",
+        content_type=_JSON,
+    ),
     # Huge arrays.
-    Hostile("MAX_BATCH_SIZE + 1 ASINs", "POST", "/asin/batch/US", (400,), "BATCH_TOO_LARGE",
-            json={"asins": [VALID] * (MAX_BATCH_SIZE + 1)}),
-    Hostile("300,000 entries under MAX_CONTENT_LENGTH", "POST", "/asin/batch/US", (400,), "BATCH_TOO_LARGE",
-            data='{"asins": [' + ",".join(["0"] * 300_000) + "]}", content_type=_JSON),
-    Hostile("a batch over MAX_CONTENT_LENGTH", "POST", "/asin/batch/US", (413,),
-            json={"asins": [VALID] * (MAX_CONTENT_LENGTH // 12 + 1000)}),
+    Hostile(
+        "MAX_BATCH_SIZE + 1 ASINs", "POST", "/asin/batch/US", (400,), "BATCH_TOO_LARGE", json={"asins": [VALID] * (MAX_BATCH_SIZE + 1)}
+    ),
+    Hostile(
+        "300,000 entries under MAX_CONTENT_LENGTH",
+        "POST",
+        "/asin/batch/US",
+        (400,),
+        "BATCH_TOO_LARGE",
+        data='{"asins": [' + ",".join(["0"] * 300_000) + "]}",
+        content_type=_JSON,
+    ),
+    Hostile(
+        "a batch over MAX_CONTENT_LENGTH", "POST", "/asin/batch/US", (413,), json={"asins": [VALID] * (MAX_CONTENT_LENGTH // 12 + 1000)}
+    ),
     Hostile("one ASIN of 2 MB", "POST", "/asin/US", (413,), json={"asin": "A" * 2 * MAX_CONTENT_LENGTH}),
     Hostile("one ASIN of 500 kB", "POST", "/asin/US", (400,), "INVALID_ASIN", json={"asin": "A" * 500_000}),
     # Unicode, emoji, right-to-left, NUL.
@@ -102,10 +132,17 @@ CASES = [
     Hostile("flag emoji as the country", "GET", f"/asin/{VALID}?country=%F0%9F%87%BA%F0%9F%87%B8", (400,), "INVALID_COUNTRY"),
     Hostile("NUL in the country", "GET", f"/asin/{VALID}?country=U%00S", (400,), "INVALID_COUNTRY"),
     Hostile("fullwidth country", "POST", "/asin/batch/%EF%BC%B5%EF%BC%B3", (400,), "INVALID_COUNTRY", json={"asins": [VALID]}),
-    Hostile("arabic country", "POST", "/asin/%D8%A7%D9%84%D8%B3%D8%B9%D9%88%D8%AF%D9%8A%D8%A9", (400,), "INVALID_COUNTRY",
-            json={"asin": VALID}),
-    Hostile("unicode ASINs in a batch", "POST", "/asin/batch/US", (200,), json={"asins": _UNICODE_ASINS},
-            entry_codes=("INVALID_ASIN",) * 6 + (None,)),
+    Hostile(
+        "arabic country", "POST", "/asin/%D8%A7%D9%84%D8%B3%D8%B9%D9%88%D8%AF%D9%8A%D8%A9", (400,), "INVALID_COUNTRY", json={"asin": VALID}
+    ),
+    Hostile(
+        "unicode ASINs in a batch",
+        "POST",
+        "/asin/batch/US",
+        (200,),
+        json={"asins": _UNICODE_ASINS},
+        entry_codes=("INVALID_ASIN",) * 6 + (None,),
+    ),
     # Path traversal, plain and percent-encoded, in the ASIN and the country.
     Hostile("../../etc/passwd as the ASIN", "GET", "/asin/../../etc/passwd", (400,), "INVALID_ASIN"),
     Hostile("%2F-encoded traversal as the ASIN", "GET", "/asin/..%2F..%2Fetc%2Fpasswd", (400,), "INVALID_ASIN"),
@@ -115,75 +152,148 @@ CASES = [
     Hostile("traversal as ?country=", "GET", f"/asin/{VALID}?country=../../etc/passwd", (400,), "INVALID_COUNTRY"),
     Hostile("encoded traversal as ?country=", "GET", f"/asin/{VALID}?country=..%2F..%2Fetc%2Fpasswd", (400,), "INVALID_COUNTRY"),
     Hostile("encoded traversal as the country path", "POST", "/asin/..%2F..%2Fetc%2Fpasswd", (404, 405), json={"asin": VALID}),
-    Hostile("encoded traversal as the batch country", "POST", "/asin/batch/..%2F..%2Fetc%2Fpasswd", (404, 405),
-            json={"asins": [VALID]}),
+    Hostile("encoded traversal as the batch country", "POST", "/asin/batch/..%2F..%2Fetc%2Fpasswd", (404, 405), json={"asins": [VALID]}),
     Hostile(".. as the batch country", "POST", "/asin/batch/%2e%2e", (400,), "INVALID_COUNTRY", json={"asins": [VALID]}),
     Hostile("traversal outside the API", "GET", "/../../../etc/passwd", (404,)),
     # CRLF: header injection attempts in the path, the query and the body.
-    Hostile("CRLF + Set-Cookie in ?country=", "GET", f"/asin/{VALID}?country=US%0D%0ASet-Cookie:%20injected=1", (400,),
-            "INVALID_COUNTRY"),
+    Hostile("CRLF + Set-Cookie in ?country=", "GET", f"/asin/{VALID}?country=US%0D%0ASet-Cookie:%20injected=1", (400,), "INVALID_COUNTRY"),
     # /asin/<anypath:asin> matches newlines too: the CRLF is part of an invalid ASIN.
     Hostile("CRLF + header in the ASIN", "GET", f"/asin/{VALID}%0D%0A{INJECTED}:%201", (400,), "INVALID_ASIN"),
     Hostile("CRLF + header in ?refresh=", "GET", f"/asin/{VALID}?refresh=true%0D%0A{INJECTED}:%201", (400,), "INVALID_REQUEST"),
-    Hostile("CRLF + header in the country path", "POST", f"/asin/US%0D%0A{INJECTED}:%201", (400,), "INVALID_COUNTRY",
-            json={"asin": VALID}),
-    Hostile("CRLF + header in a batch entry", "POST", "/asin/batch/US", (200,), json={"asins": [f"{VALID}\r\n{INJECTED}: 1"]},
-            entry_codes=("INVALID_ASIN",)),
-    Hostile("CRLF + header in X-Request-ID", "GET", f"/asin/{VALID}", (200,),
-            environ={"HTTP_X_REQUEST_ID": f"abc\r\n{INJECTED}: 1"}),
+    Hostile("CRLF + header in the country path", "POST", f"/asin/US%0D%0A{INJECTED}:%201", (400,), "INVALID_COUNTRY", json={"asin": VALID}),
+    Hostile(
+        "CRLF + header in a batch entry",
+        "POST",
+        "/asin/batch/US",
+        (200,),
+        json={"asins": [f"{VALID}\r\n{INJECTED}: 1"]},
+        entry_codes=("INVALID_ASIN",),
+    ),
+    Hostile("CRLF + header in X-Request-ID", "GET", f"/asin/{VALID}", (200,), environ={"HTTP_X_REQUEST_ID": f"abc\r\n{INJECTED}: 1"}),
     Hostile("CRLF + Set-Cookie in X-API-Key", "GET", "/health", (200,), environ={"HTTP_X_API_KEY": "k\r\nSet-Cookie: injected=1"}),
     # Wrong JSON types for every field.
     *[
-        Hostile(f"'asins' as {label}", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST", data='{"asins": ' + text + "}",
-                content_type=_JSON)
-        for label, text in [("a string", '"B07N4M94X4"'), ("a number", "42"), ("null", "null"), ("an object", "{}"),
-                            ("true", "true"), ("an empty list", "[]")]
+        Hostile(
+            f"'asins' as {label}", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST", data='{"asins": ' + text + "}", content_type=_JSON
+        )
+        for label, text in [
+            ("a string", '"B07N4M94X4"'),
+            ("a number", "42"),
+            ("null", "null"),
+            ("an object", "{}"),
+            ("true", "true"),
+            ("an empty list", "[]"),
+        ]
     ],
-    Hostile("'asins' entries of every type", "POST", "/asin/batch/US", (200,),
-            data='{"asins": [1, null, true, {}, [], 1.5, -0, "B07N4M94X4"]}', content_type=_JSON,
-            entry_codes=("INVALID_ASIN",) * 7 + (None,)),
-    Hostile("'asins' entries beyond float range", "POST", "/asin/batch/US", (200, 400),
-            data='{"asins": [1e999, -1e999, "B07N4M94X4"]}', content_type=_JSON),
-    Hostile("'asins' entries NaN and Infinity", "POST", "/asin/batch/US", (200, 400),
-            data='{"asins": [NaN, Infinity, "B07N4M94X4"]}', content_type=_JSON),
-    Hostile("an integer of 5,000 digits", "POST", "/asin/batch/US", (200, 400), data='{"asins": [' + "9" * 5000 + "]}",
-            content_type=_JSON),
+    Hostile(
+        "'asins' entries of every type",
+        "POST",
+        "/asin/batch/US",
+        (200,),
+        data='{"asins": [1, null, true, {}, [], 1.5, -0, "B07N4M94X4"]}',
+        content_type=_JSON,
+        entry_codes=("INVALID_ASIN",) * 7 + (None,),
+    ),
+    Hostile(
+        "'asins' entries beyond float range",
+        "POST",
+        "/asin/batch/US",
+        (200, 400),
+        data='{"asins": [1e999, -1e999, "B07N4M94X4"]}',
+        content_type=_JSON,
+    ),
+    Hostile(
+        "'asins' entries NaN and Infinity",
+        "POST",
+        "/asin/batch/US",
+        (200, 400),
+        data='{"asins": [NaN, Infinity, "B07N4M94X4"]}',
+        content_type=_JSON,
+    ),
+    Hostile("an integer of 5,000 digits", "POST", "/asin/batch/US", (200, 400), data='{"asins": [' + "9" * 5000 + "]}", content_type=_JSON),
     *[
-        Hostile(f"'refresh' as {label}", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST",
-                data='{"asins": ["B07N4M94X4"], "refresh": ' + text + "}", content_type=_JSON)
+        Hostile(
+            f"'refresh' as {label}",
+            "POST",
+            "/asin/batch/US",
+            (400,),
+            "INVALID_REQUEST",
+            data='{"asins": ["B07N4M94X4"], "refresh": ' + text + "}",
+            content_type=_JSON,
+        )
         for label, text in [("a string", '"yes"'), ("1", "1"), ("null", "null"), ("a list", "[]")]
     ],
     *[
         Hostile(f"the body as {label}", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST", data=text, content_type=_JSON)
-        for label, text in [("a list", '["B07N4M94X4"]'), ("a string", '"B07N4M94X4"'), ("a number", "7"), ("null", "null"),
-                            ("true", "true")]
+        for label, text in [
+            ("a list", '["B07N4M94X4"]'),
+            ("a string", '"B07N4M94X4"'),
+            ("a number", "7"),
+            ("null", "null"),
+            ("true", "true"),
+        ]
     ],
     *[
         Hostile(f"'asin' as {label}", "POST", "/asin/US", (400,), "INVALID_ASIN", data='{"asin": ' + text + "}", content_type=_JSON)
-        for label, text in [("a number", "1234567890"), ("null", "null"), ("a list", '["B07N4M94X4"]'), ("an object", "{}"),
-                            ("true", "true"), ("a float", "1.5")]
+        for label, text in [
+            ("a number", "1234567890"),
+            ("null", "null"),
+            ("a list", '["B07N4M94X4"]'),
+            ("an object", "{}"),
+            ("true", "true"),
+            ("a float", "1.5"),
+        ]
     ],
     Hostile("no 'asin' at all", "POST", "/asin/US", (400,), "INVALID_REQUEST", json={"asins": [VALID]}),
     Hostile("?refresh= neither true nor false", "GET", f"/asin/{VALID}?refresh=maybe", (400,), "INVALID_REQUEST"),
-    Hostile("duplicate keys, the last one valid", "POST", "/asin/batch/US", (200,), data='{"asins": 1, "asins": ["B07N4M94X4"]}',
-            content_type=_JSON, entry_codes=(None,)),
+    Hostile(
+        "duplicate keys, the last one valid",
+        "POST",
+        "/asin/batch/US",
+        (200,),
+        data='{"asins": 1, "asins": ["B07N4M94X4"]}',
+        content_type=_JSON,
+        entry_codes=(None,),
+    ),
     # Empty bodies and bytes that are not UTF-8.
     Hostile("an empty JSON body", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST", data="", content_type=_JSON),
     Hostile("an empty body without a content type", "POST", "/asin/batch/US", (400, 415), data=""),
-    Hostile("invalid UTF-8 in the body", "POST", "/asin/batch/US", (400,), "INVALID_REQUEST", data=b'{"asins": ["\xff\xfe\xfd"]}',
-            content_type=_JSON),
-    Hostile("a UTF-8 BOM before the body", "POST", "/asin/batch/US", (200, 400), data=b'\xef\xbb\xbf{"asins": ["B07N4M94X4"]}',
-            content_type=_JSON),
-    Hostile("UTF-16 body", "POST", "/asin/batch/US", (200, 400), data='{"asins": ["B07N4M94X4"]}'.encode("utf-16"),
-            content_type=_JSON + "; charset=utf-16"),
+    Hostile(
+        "invalid UTF-8 in the body",
+        "POST",
+        "/asin/batch/US",
+        (400,),
+        "INVALID_REQUEST",
+        data=b'{"asins": ["\xff\xfe\xfd"]}',
+        content_type=_JSON,
+    ),
+    Hostile(
+        "a UTF-8 BOM before the body",
+        "POST",
+        "/asin/batch/US",
+        (200, 400),
+        data=b'\xef\xbb\xbf{"asins": ["B07N4M94X4"]}',
+        content_type=_JSON,
+    ),
+    Hostile(
+        "UTF-16 body",
+        "POST",
+        "/asin/batch/US",
+        (200, 400),
+        data='{"asins": ["B07N4M94X4"]}'.encode("utf-16"),
+        content_type=_JSON + "; charset=utf-16",
+    ),
     Hostile("invalid UTF-8 in the path", "GET", "/asin/%FF%FE%FD", (400,), "INVALID_ASIN"),
     Hostile("an encoded surrogate in the path", "GET", "/asin/%ED%A0%80", (400,), "INVALID_ASIN"),
     # Content types other than JSON.
     *[
         Hostile(f"a batch sent as {ctype}", "POST", "/asin/batch/US", (415,), data=body, content_type=ctype)
-        for ctype, body in [("text/plain", '{"asins": ["B07N4M94X4"]}'), ("application/x-www-form-urlencoded", "asins=B07N4M94X4"),
-                            ("multipart/form-data; boundary=x", MULTIPART),
-                            ("application/xml", "<asins><asin>B07N4M94X4</asin></asins>")]
+        for ctype, body in [
+            ("text/plain", '{"asins": ["B07N4M94X4"]}'),
+            ("application/x-www-form-urlencoded", "asins=B07N4M94X4"),
+            ("multipart/form-data; boundary=x", MULTIPART),
+            ("application/xml", "<asins><asin>B07N4M94X4</asin></asins>"),
+        ]
     ],
     Hostile("one ASIN sent as text/plain", "POST", "/asin/US", (415,), data='{"asin": "B07N4M94X4"}', content_type="text/plain"),
     # Very long URLs (gunicorn refuses request lines over 4,094 bytes itself; the app must cope with the rest).
@@ -367,13 +477,19 @@ LIVE_CASES = [
     (_case("CRLF + Set-Cookie in ?country="), http("GET", b"/asin/B07N4M94X4?country=US%0D%0ASet-Cookie:%20injected=1")),
     (_case("NUL in the ASIN"), http("GET", b"/asin/B07N4M94X4%00")),
     (_case("deep JSON arrays, 10,000 levels"), http("POST", b"/asin/batch/US", ('{"asins": ' + nested(10_000) + "}").encode(), _JSON)),
-    (_case("a batch over MAX_CONTENT_LENGTH"),
-     http("POST", b"/asin/batch/US", json.dumps({"asins": [VALID] * (MAX_CONTENT_LENGTH // 12 + 1000)}).encode(), _JSON)),
+    (
+        _case("a batch over MAX_CONTENT_LENGTH"),
+        http("POST", b"/asin/batch/US", json.dumps({"asins": [VALID] * (MAX_CONTENT_LENGTH // 12 + 1000)}).encode(), _JSON),
+    ),
     (_case("a batch sent as text/plain"), http("POST", b"/asin/batch/US", b'{"asins": ["B07N4M94X4"]}', "text/plain")),
-    (_case("'asins' entries of every type"),
-     http("POST", b"/asin/batch/US", b'{"asins": [1, null, true, {}, [], 1.5, -0, "B07N4M94X4"]}', _JSON)),
-    (Hostile("an ASIN of 3,000 characters (under gunicorn's request-line limit)", "GET", "", (400,), "INVALID_ASIN"),
-     http("GET", b"/asin/" + b"A" * 3000)),
+    (
+        _case("'asins' entries of every type"),
+        http("POST", b"/asin/batch/US", b'{"asins": [1, null, true, {}, [], 1.5, -0, "B07N4M94X4"]}', _JSON),
+    ),
+    (
+        Hostile("an ASIN of 3,000 characters (under gunicorn's request-line limit)", "GET", "", (400,), "INVALID_ASIN"),
+        http("GET", b"/asin/" + b"A" * 3000),
+    ),
 ]
 
 
@@ -393,8 +509,11 @@ GUNICORN_REFUSALS = [
     ("a request line over 4,094 bytes", http("GET", b"/asin/" + b"A" * 10_000), 414),
     ("raw invalid UTF-8 in the request line", http("GET", b"/asin/\xff\xfe"), 400),
     ("a raw NUL in the request line", http("GET", b"/asin/B07N4M94X4\x00"), 400),
-    ("an obsolete folded header (header smuggling)", b"GET /asin/B07N4M94X4 HTTP/1.1\r\nHost: x\r\nX-Request-ID: a\r\n b\r\n"
-     b"Connection: close\r\n\r\n", 400),
+    (
+        "an obsolete folded header (header smuggling)",
+        b"GET /asin/B07N4M94X4 HTTP/1.1\r\nHost: x\r\nX-Request-ID: a\r\n b\r\nConnection: close\r\n\r\n",
+        400,
+    ),
     ("a header of 10,000 bytes", b"GET /asin/B07N4M94X4 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n", 431),
 ]
 

@@ -5,7 +5,7 @@ Timing is read from the emulator's call log: the arrival time of each call.
 
 from __future__ import annotations
 
-from tests.emulator_log import calls_by_status, operation_calls
+from tests.emulator_log import calls_by_status, operation_calls, worst_overrun
 from tests.routes.test_asin import synthetic_asins
 
 
@@ -27,8 +27,11 @@ def test_a_lower_announced_plan_slows_the_pace(make_app, emulator):
     body = client.post("/asin/batch/US", json={"asins": synthetic_asins(80, start=1)}).get_json()
     assert body["successful"] == 80
     assert calls_by_status(emulator, "searchCatalogItems") == {"200": 5}  # no 429: the pace followed
-    # After the burst, one call per 1 / (1.0 * 0.95) s instead of 1 / (2.0 * 0.95).
-    assert min(search_gaps(emulator)[2:]) >= 1 / 0.95 - 0.05
+    # Replayed against the announced plan (1/s, burst 2), the calls never exceed it: at the assumed
+    # 2/s the four calls of the second batch would arrive within 1.1 s, two more than 1/s allows.
+    # (Judged over intervals, not single gaps: a call sent late by a busy machine shortens the gap after it.)
+    times = [c["time"] for c in operation_calls(emulator, "searchCatalogItems")]
+    assert worst_overrun(times, rate=1.0, burst=2) <= 0.05
 
 
 def test_a_higher_announced_plan_is_used(make_app, emulator):
@@ -40,7 +43,8 @@ def test_a_higher_announced_plan_is_used(make_app, emulator):
     assert body["successful"] == 200
     assert calls_by_status(emulator, "searchCatalogItems") == {"200": 11}
     # At the configured 2/s the calls after the burst would be 0.53 s apart; at the announced 10/s, 0.105 s.
-    assert max(search_gaps(emulator)[2:]) < 0.3
+    gaps = search_gaps(emulator)[2:]
+    assert sum(gaps) / len(gaps) < 0.3  # the mean: one call sent late by a busy machine lengthens one gap
     assert pace(client)["pace_rate"] == 9.5
 
 
