@@ -65,6 +65,7 @@ SINGLE_SHARE = 0.6  # of requests; the rest are batches
 NEW_SHARE = 0.05  # of ASINs asked for: never asked before, so they cost SP-API calls
 MEMORY_GROWTH_LIMIT = 0.10
 CLIENT_TIMEOUT = httpx.Timeout(150.0, connect=10.0)  # gunicorn gives a request 120 s
+GIVEN_BACK = "given back: the call would leave"  # the limiter's log line for a call too late for its slot
 _POOL_LOCK = threading.Lock()
 
 
@@ -331,6 +332,8 @@ class SoakResult:
     memory: list[WorkerMemory]
     plan: PlanReplay
     settings: dict[str, str]
+    slots_given_back: int  # calls too late for their slot (utils/rate_limit.py, "Late callers"), from gunicorn's log
+    load: tuple[float, float]  # 1-minute load average as the clients start and as the last one ends
 
     @property
     def checks(self) -> list[tuple[str, str, bool]]:
@@ -372,6 +375,7 @@ def run_soak(seconds: float, clients: int, sample_every: float, logs: Path | Non
             sampler = MemorySampler(service, sample_every)
             sampler.start()
             since = time.time()
+            load_before = os.getloadavg()[0]
             started = time.monotonic()
             deadline = started + seconds
             threads = [Client(n, service.url, deadline, hot, pool, tally) for n in range(clients)]
@@ -380,12 +384,14 @@ def run_soak(seconds: float, clients: int, sample_every: float, logs: Path | Non
             for thread in threads:
                 thread.join()
             wall = time.monotonic() - started
+            load_after = os.getloadavg()[0]
             sampler.stop()
             calls = emulator.calls()
+            output = service.output(limit=None)
             if logs is not None:
                 logs.mkdir(parents=True, exist_ok=True)
                 (logs / "emulator-calls.json").write_text(json.dumps(calls, indent=1))
-                (logs / "gunicorn.log").write_text(service.output(limit=None))
+                (logs / "gunicorn.log").write_text(output)
     return SoakResult(
         seconds=seconds,
         clients=clients,
@@ -394,6 +400,8 @@ def run_soak(seconds: float, clients: int, sample_every: float, logs: Path | Non
         memory=worker_memory(sampler.samples, warm_after=seconds / 4),
         plan=replay(calls, PLAN, since),
         settings=settings | {"DATA_DIR": "<fresh temporary directory>"},
+        slots_given_back=output.count(GIVEN_BACK),
+        load=(load_before, load_after),
     )
 
 
@@ -487,6 +495,7 @@ def soak_markdown(result: SoakResult, command: str) -> str:
         latency_rows.append((kind, str(t.requests[kind]), f"{p50:.3f}", f"{p95:.3f}", f"{ordered[-1]:.3f}"))
     figures = [
         ("duration", f"{result.seconds:g} s of load, {result.wall:.1f} s until the last answer"),
+        ("1-minute load average", f"{result.load[0]:.2f} as the clients started, {result.load[1]:.2f} at the end ({os.cpu_count()} CPUs)"),
         ("clients", f"{result.clients} threads, httpx, one connection each"),
         ("requests sent", f"{sum(t.requests.values())} (" + ", ".join(f"{k}: {n}" for k, n in sorted(t.requests.items())) + ")"),
         ("responses by status", ", ".join(f"{status}: {n}" for status, n in sorted(t.statuses.items())) or "none"),
@@ -498,6 +507,7 @@ def soak_markdown(result: SoakResult, command: str) -> str:
         ("entries lost / duplicated", f"{t.lost} / {t.duplicated}"),
         ("SP-API calls (emulator log)", ", ".join(f"{op}: {n}" for op, n in sorted(result.plan.calls.items())) or "none"),
         ("429s from SP-API", str(result.plan.throttled)),
+        ("SP-API slots given back (calls too late for theirs: reserved again)", str(result.slots_given_back)),
         ("LWA token fetches", str(result.plan.tokens)),
         ("most SP-API calls in any 60 s (arrival times)", f"{result.plan.window_max} (RATE_LIMIT_CALLS=120 per RATE_LIMIT_WINDOW=60)"),
         (

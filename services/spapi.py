@@ -144,7 +144,12 @@ class CallCount:
 
 
 class _GuardedTransport:
-    """The library's httpx transport with our limiter in front and a status check behind."""
+    """The library's httpx transport with our limiter in front and a status check behind.
+
+    The limiter has the last word as the request goes on the wire (httpcore traces the request
+    headers about to be sent): a call held up after admission, by the client's own work or by
+    connecting, can be too late for its slot (see "Late callers" in utils/rate_limit.py).
+    """
 
     def __init__(self, inner: HttpxTransport, limiter: CallLimiter, region: str, max_wait: float) -> None:
         self._inner = inner
@@ -152,6 +157,20 @@ class _GuardedTransport:
         self._region = region
         self._max_wait = max_wait
         self.count = CallCount()
+        # The request in flight's admission (a transport serves one thread: one request at a time).
+        self._admission = None
+        self._sent_at = 0.0
+        # The library's transport passes no request extensions; a hook on its httpx client adds the trace.
+        inner._client.event_hooks["request"].append(self._trace_request)
+
+    def _trace_request(self, request: httpx.Request) -> None:
+        request.extensions["trace"] = self._trace
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_headers.started") and self._admission is not None:
+            # Connected, the request about to be written: the limiter's last look (and a new slot if it is too late).
+            self._admission = self._limiter.leaving(self._admission)
+            self._sent_at = self._limiter.now()
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Wait for the limiter, send, and raise on an error status whose body the library would miss."""
@@ -160,13 +179,18 @@ class _GuardedTransport:
         kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "host"}
         operation = _operation_of(url)
         key = f"{self._region}/{operation}"
-        metrics.observe_limiter_wait(operation, self._limiter.acquire(key, self._max_wait))
-        sent_at = self._limiter.now()
+        self._admission = self._limiter.admit(key, self._max_wait)
+        self._sent_at = self._limiter.now()
         self.count.sent += 1
-        response = metrics.time_spapi_call(operation, lambda: self._inner.request(method, url, **kwargs))
+        try:
+            # Its time includes the wait for a new slot, in the rare case the call was too late at the wire.
+            response = metrics.time_spapi_call(operation, lambda: self._inner.request(method, url, **kwargs))
+        finally:
+            metrics.observe_limiter_wait(operation, self._admission.waited)
+            self._admission = None
         # The plan follows x-amzn-RateLimit-Limit, and a 429 slows the pace for every worker.
         self._limiter.observe(
-            key, status=response.status_code, rate_limit_header=response.headers.get("x-amzn-RateLimit-Limit"), sent_at=sent_at
+            key, status=response.status_code, rate_limit_header=response.headers.get("x-amzn-RateLimit-Limit"), sent_at=self._sent_at
         )
         if response.status_code >= 400:
             try:

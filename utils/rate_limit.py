@@ -16,8 +16,8 @@ kept as one timestamp), asked for the first time it admits a call. State lives i
   window check) is one `BEGIN IMMEDIATE` transaction, with the clock read under the lock.
   (pyrate-limiter's own SQLiteBucket is a log: its floor for 5 calls at 2/s burst 2 is
   2.0 s against the token bucket's 1.5 s, and it cannot reserve ahead);
-* `redis`: shared by every host: pyrate-limiter's RedisStateStore (GCRA in Lua) and RedisBucket
-  (the window's sliding log).
+* `redis`: shared by every host: pyrate-limiter's GCRA Lua script (with a read of the state it
+  leaves, in one MULTI) and RedisBucket (the window's sliding log).
 
 Adaptive pacing. Each operation has a `Pace` in the same store, so every worker sees it:
 
@@ -31,6 +31,20 @@ Adaptive pacing. Each operation has a `Pace` in the same store, so every worker 
   the last slowdown says nothing new and is ignored;
 * each `recovery_seconds` without a 429, the pace steps up by a quarter, back to the plan.
 
+Late callers. A busy machine runs a caller after its slot: it wakes late, or the HTTP client's
+own work and a new connection's connect hold it up between admission and the wire. Within a
+queue that costs nothing (SP-API's bucket is not full: the token is there whenever the call
+comes). But a call that leaves after its bucket would have been full again wastes the refill
+meanwhile (a full bucket refills into nothing), while the calls reserved behind it were spaced
+as if it had left on time: one of them can find SP-API's bucket empty (issue 5's soak: three
+calls in 0.48 s at burst 2). Each reservation says when its bucket, without the call, is full
+(`full_at`, from the GCRA state), and the limiter looks at the clock once more as the call goes
+on the wire (`leaving`); a call later than LATE_SHARE of the margin's room past that time gives
+its slot back and reserves again. So every call leaves within that allowance of a time GCRA would
+have admitted it at, and the calls as sent stay within the plan itself, not only within the
+paced rate, as long as the way from the wire to SP-API's clock varies by less than the rest of
+the room. A call on time pays nothing: no store operation beyond its reservation.
+
 The wait loop is ours, so the clock and sleep are parameters (tests run on a fake clock) and
 a caller that would wait past its deadline is told at once instead of hanging; a slowdown
 while a caller sleeps voids its slot, and it reserves again at the new pace. If the
@@ -41,6 +55,7 @@ and logs why: pacing continues, and a 429 from the overlap is retried and slows 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import logging
 import math
@@ -57,7 +72,6 @@ from typing import Any
 
 from pyrate_limiter import GCRA, Rate, RateItem
 from pyrate_limiter.abstracts.algorithm import State
-from pyrate_limiter.abstracts.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +80,10 @@ BACKENDS = ("memory", "sqlite", "redis")
 SLOWDOWN = 0.5
 RECOVERY_STEP = 1.25
 MIN_FACTOR = 1 / 64
+# A call may leave this share of the margin's room (1/(rate × (1 − margin)) − 1/rate: 27 ms at
+# 2/s and 5%) after its bucket would be full again; the rest absorbs what follows the wire, which
+# the limiter cannot see: the network and the upstream reading its clock (up to 14 ms in the soak).
+LATE_SHARE = 0.5
 _GCRA = GCRA()
 _LEAK_EVERY_MS = 10_000
 _STORE_ERROR_LOG_EVERY = 60.0
@@ -134,18 +152,54 @@ def _ms(seconds: float) -> int:
 
 @dataclass(frozen=True)
 class Reservation:
-    """A slot reserved at `at` (limiter clock, seconds); or none (`at` None) and the earliest time to ask again."""
+    """A slot reserved at `at` (limiter clock, seconds); or none (`at` None) and the earliest time to ask again.
+
+    `full_at` (never before `at`) is when the plan's bucket, without this call, would be full again:
+    until then the call may leave late at no cost. Later, SP-API's bucket sits full and its refill is
+    lost, while the calls reserved behind this one were spaced as if it had left on time.
+    """
 
     at: float | None
     earliest: float
+    full_at: float = math.inf
 
     @classmethod
-    def made(cls, slot_ms: int) -> Reservation:
-        return cls(slot_ms / 1000, slot_ms / 1000)
+    def made(cls, slot_ms: int, full_at_us: int) -> Reservation:
+        return cls(slot_ms / 1000, slot_ms / 1000, max(slot_ms / 1000, full_at_us / 1_000_000))
 
     @classmethod
     def refused(cls, earliest_ms: int) -> Reservation:
         return cls(None, earliest_ms / 1000)
+
+
+def _emission_us(rate: Rate) -> int:
+    """Microseconds per call under `rate`, rounded as pyrate-limiter's GCRA rounds them."""
+    return max(1, math.ceil(rate.interval * 1000 / rate.limit))
+
+
+def _full_at_us(rates: list[Rate], state_after: State) -> int:
+    """When the buckets, without the call that left `state_after`, would be full again (or the call's slot, if later).
+
+    GCRA's state after a call at t is max(state before, t) + one emission; the tightest rate decides.
+    """
+    return min(int(tat) - _emission_us(rate) for rate, tat in zip(rates, state_after, strict=True))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A call for `key` let through at `admitted_at`; it may leave until `allowance` after `full_at` (limiter clock)."""
+
+    key: str
+    started: float  # when the caller first asked
+    deadline: float  # the latest it may be admitted (started + max_wait)
+    admitted_at: float
+    full_at: float  # its reservation's: when the bucket, without it, would be full again
+    allowance: float
+
+    @property
+    def waited(self) -> float:
+        """Seconds from asking to admission."""
+        return self.admitted_at - self.started
 
 
 def _gcra_slot(rates: list[Rate], state: State | None, start_ms: int) -> tuple[State, int]:
@@ -236,7 +290,7 @@ class MemoryStore(LimiterStore):
                 return Reservation.refused(earliest)
             self._window.add(slot_ms)
             self._states[key] = new_state
-            return Reservation.made(slot_ms)
+            return Reservation.made(slot_ms, _full_at_us(rates, new_state))
 
     def read_pace(self, key: str) -> Pace | None:
         with self._lock:
@@ -323,7 +377,7 @@ class SQLiteStore(LimiterStore):
                 "INSERT INTO gcra (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state",
                 (key, json.dumps(list(new_state))),
             )
-            return Reservation.made(slot_ms)
+            return Reservation.made(slot_ms, _full_at_us(rates, new_state))
 
     def _window_earliest(self, conn: sqlite3.Connection, slot_ms: int) -> int:
         """_WindowLog's rule on the window_calls table, inside the reservation's transaction."""
@@ -369,7 +423,7 @@ class SQLiteStore(LimiterStore):
 
 
 class RedisStore(LimiterStore):
-    """State in Redis, shared by every host: pyrate-limiter's RedisStateStore (GCRA in Lua) and RedisBucket."""
+    """State in Redis, shared by every host: pyrate-limiter's GCRA (its Lua script) and RedisBucket."""
 
     backend = "redis"
     PREFIX = "fba:ratelimit:"
@@ -385,30 +439,25 @@ class RedisStore(LimiterStore):
         self._redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0))
         self._window_rate = window
         self._window: Any = None
-        self._states: dict[str, StateStore] = {}
+        self._gcra_script = _GCRA.redis_script() or ""
+        self._gcra_sha = hashlib.sha1(self._gcra_script.encode()).hexdigest()
         self._lock = threading.Lock()
         self._leaked_at = 0
 
     def reserve(self, key: str, rates: list[Rate], clock: Callable[[], float], not_before: float, latest: float) -> Reservation:
         from pyrate_limiter import RedisBucket
-        from pyrate_limiter.buckets.redis_state import RedisStateStore
 
         with self._lock:
-            state = self._states.get(key)
-            if state is None:
-                # Slots are reserved up to REQUEST_TIMEOUT ahead: keep the state well past that (the library's
-                # default TTL, two bucket drains, could forget a reservation still to come).
-                state = self._states[key] = RedisStateStore(self._redis, self.PREFIX + "gcra:" + key, ttl_ms=_STATE_TTL_MS)
             if self._window is None:
                 self._window = RedisBucket.init([self._window_rate], self._redis, self.PREFIX + "window")
         # Each check is one atomic script in Redis; a denied check reports when the plan admits,
         # and the next check reserves that slot unless another client took it first.
         slot_ms = _ms(max(clock(), not_before))
         while True:
-            decision = state.check(_GCRA, rates, slot_ms, 1)
-            if decision.allowed:
+            retry_after_ms, state = self._gcra_check(self.PREFIX + "gcra:" + key, rates, slot_ms)
+            if retry_after_ms is None:
                 break
-            slot_ms += max(decision.retry_after_ms or 1, 1)
+            slot_ms += retry_after_ms
             if slot_ms > _ms(latest):
                 return Reservation.refused(slot_ms)
         # The window's script counts every slot from slot - span on, future ones included: cautious.
@@ -420,7 +469,36 @@ class RedisStore(LimiterStore):
                 self._leaked_at = slot_ms
             if not self._window.put(item):
                 return Reservation.refused(slot_ms + max(self._window.waiting(item), 1))
-        return Reservation.made(slot_ms)
+        return Reservation.made(slot_ms, _full_at_us(rates, state))
+
+    def _gcra_check(self, name: str, rates: list[Rate], slot_ms: int) -> tuple[int | None, State]:
+        """A call at `slot_ms` through pyrate-limiter's GCRA script, and the state that leaves, read in the same MULTI.
+
+        (None, the state after the call) if admitted, else (ms until the plan admits it, the state).
+        RedisStateStore.check runs the same script but keeps the state to itself.
+        """
+        from redis.exceptions import NoScriptError
+
+        # The script's arguments: the header RedisStateStore sends, then the algorithm's own. Slots are
+        # reserved up to REQUEST_TIMEOUT ahead: keep the state well past that (the library's default
+        # TTL, two bucket drains, could forget a reservation still to come).
+        args = [slot_ms, 1, _STATE_TTL_MS, len(rates), *_GCRA.redis_args(rates)]
+        fields = [f"tat{i + 1}" for i in range(len(rates))]
+        try:
+            reply, stored = self._gcra_pipeline(name, args, fields).execute()
+        except NoScriptError:
+            # A new (or restarted) Redis: load the script, then run it again.
+            self._redis.script_load(self._gcra_script)
+            reply, stored = self._gcra_pipeline(name, args, fields).execute()
+        state = _GCRA.decode([value.decode() for value in stored]) if all(stored) else _GCRA.initial(rates)
+        index, retry_after_ms = int(reply[0]), int(reply[1])
+        return (None if index < 0 else max(retry_after_ms, 1)), state
+
+    def _gcra_pipeline(self, name: str, args: list[int], fields: list[str]) -> Any:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.evalsha(self._gcra_sha, 1, name, *args)
+        pipe.hmget(name, fields)
+        return pipe
 
     def read_pace(self, key: str) -> Pace | None:
         text = self._redis.get(self.PREFIX + "pace:" + key)
@@ -587,34 +665,73 @@ class CallLimiter:
         interval_ms = math.ceil(1000 / (plan.rate * (1 - self._margin)))
         return [Rate(1, interval_ms, burst=plan.burst)]
 
+    def _late_allowance(self, plan: Plan) -> float:
+        """How long after its bucket would be full a call for `plan` may still leave: LATE_SHARE of the margin's room."""
+        room = _emission_us(self._rates(plan)[0]) / 1_000_000 - 1 / plan.rate
+        return LATE_SHARE * max(0.0, room)
+
     def acquire(self, key: str, max_wait: float) -> float:
-        """Block until a call for `key` may go out; return seconds waited.
+        """Block until a call for `key` may go out, and send it at once; return seconds waited (see `admit`)."""
+        return self.admit(key, max_wait).waited
+
+    def admit(self, key: str, max_wait: float) -> Admission:
+        """Block until a call for `key` may go out; the admission says until when it may leave.
 
         The caller reserves its slot (first come, first served across every worker sharing the
         store) and sleeps until it. Raises RateLimited, without waiting, when the first free slot
-        is further away than `max_wait`. A slowdown (a 429) while it sleeps voids the slot.
+        is further away than `max_wait`. A slowdown (a 429) while it sleeps voids the slot; so
+        does waking too late after its bucket would be full again (see "Late callers" above).
+        Either way it reserves again. Pass the admission to `leaving` as the call goes on the wire.
         """
         start = self._clock()
-        deadline = start + max_wait
+        return self._admit(key, start, start + max_wait)
+
+    def leaving(self, admission: Admission) -> Admission:
+        """Look at the clock as the call goes on the wire: `admission` if it is on time, else a new one (waited for).
+
+        Between admission and the wire lie the HTTP client's own work and, on a new connection, the
+        connect: a call held up there is as late as one that woke late, and gives its slot back too.
+        """
+        if self._on_time(admission):
+            return admission
+        return self._admit(admission.key, admission.started, admission.deadline)
+
+    def _admit(self, key: str, start: float, deadline: float) -> Admission:
         while True:
             pace = self.pace(key)
             now = self._clock()
             self._log_plan_change(key, pace)
-            reservation = self._reserve(key, pace, now, deadline)
+            plan = pace.plan_at(max(now, pace.hold_until), self._recovery)
+            reservation = self._reserve(key, pace, plan, deadline)
             if reservation.at is None:
                 if reservation.earliest > deadline:
                     raise RateLimited(reservation.earliest - now)
                 self._sleep(max(0.001, reservation.earliest - self._clock()))  # always progress
                 continue
             delay = reservation.at - self._clock()
-            if delay <= 0:
-                return self._clock() - start
-            self._sleep(delay)
-            if self.pace(key).throttled_at == pace.throttled_at:
-                return self._clock() - start
+            if delay > 0:
+                self._sleep(delay)
+                if self.pace(key).throttled_at != pace.throttled_at:
+                    continue  # a 429 while it slept: the slot is void
+            admission = Admission(key, start, deadline, self._clock(), reservation.full_at, self._late_allowance(plan))
+            if self._on_time(admission):
+                return admission
 
-    def _reserve(self, key: str, pace: Pace, now: float, deadline: float) -> Reservation:
-        rates = self._rates(pace.plan_at(max(now, pace.hold_until), self._recovery))
+    def _on_time(self, admission: Admission) -> bool:
+        """True if the call may leave now; else say that its slot is given back."""
+        late = self._clock() - admission.full_at
+        if late <= admission.allowance:
+            return True
+        log.info(
+            "SP-API slot for %s given back: the call would leave %.0f ms after its bucket was full (%.0f ms allowed); reserving again",
+            admission.key,
+            late * 1000,
+            admission.allowance * 1000,
+        )
+        return False
+
+    def _reserve(self, key: str, pace: Pace, plan: Plan, deadline: float) -> Reservation:
+        rates = self._rates(plan)
         # One bucket per plan: a changed plan starts a fresh bucket (after any hold its change set).
         bucket = f"{key}|{rates[0].interval}ms|{rates[0].burst}"
         return self._with_store(lambda store: store.reserve(bucket, rates, self._clock, pace.hold_until, deadline))
