@@ -164,6 +164,7 @@ def _catalog_call(state: EmulatorState, operation: str, asin: str | None) -> Res
     options = state.options
     asked = [asin] if asin is not None else (csv_param(request.args, "identifiers") or [])
     marketplace_id = ",".join(csv_param(request.args, "marketplaceIds") or []) or None
+    identifiers_type = None if asin is not None else ((request.args.get("identifiersType") or "").strip() or None)
 
     def finish(status: int | str, body: dict[str, Any] | None, delay: float = 0.0) -> Response:
         # Logged before any delay so the log shows calls whose clients gave up waiting.
@@ -174,6 +175,7 @@ def _catalog_call(state: EmulatorState, operation: str, asin: str | None) -> Res
             asins=asked,
             marketplace_id=marketplace_id,
             request_id=request_id,
+            identifiers_type=identifiers_type,
         )
         delay += options.latency_ms / 1000
         if delay > 0:

@@ -8,6 +8,9 @@
   marketplace (sales ranks, price, units, language tag, link domain) is drawn from sha256 of the
   ASIN and the marketplace id. Every draw hashes its own label, so the data is stable across Python
   versions and across edits to unrelated fields.
+* A bundle ASIN ("B01" + 6 characters + "V") is a multipack of the "B00" item with the same last 7
+  characters: that item's product, twice the units, its own images and sales ranks, and it is also
+  listed under that item's UPC (see emulator/identifiers.py for every identifier rule).
 
 Everything here is pure: no I/O except reading the vendored fixture on first use.
 """
@@ -20,12 +23,12 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from emulator.defaults import MARKETPLACES, NOT_FOUND_PREFIX
-from emulator.identifiers import upc_for_asin
+from emulator.identifiers import bundle_base, is_isbn10, isbn13_for_isbn10, jan_for_asin, upc_for_asin
 from emulator.products import CATEGORIES, MARKETPLACE_INFO, Category, Node, Product
 
 # The includedData enum of getCatalogItem / searchCatalogItems, in the model's order.
@@ -139,16 +142,35 @@ def sandbox_item() -> dict[str, Any]:
 
 
 def item_identifiers(asin: str) -> list[dict[str, str]]:
-    """The item's identifiers (EAN, GTIN, UPC), the same in every marketplace."""
+    """The item's identifiers (EAN, GTIN, UPC; ISBN for books, JAN for Japanese imports), the same in every marketplace.
+
+    Grouped by type in the model example's order (EAN, GTIN, ...), the item's own codes first
+    (emulator.identifiers says which items carry which codes).
+    """
     asin = normalize_asin(asin)
     if asin == SANDBOX_ASIN:
         return copy.deepcopy(sandbox_item()["identifiers"][0]["identifiers"])
-    upc = upc_for_asin(asin)
-    return [
-        {"identifier": "0" + upc, "identifierType": "EAN"},
-        {"identifier": "00" + upc, "identifierType": "GTIN"},
-        {"identifier": upc, "identifierType": "UPC"},
-    ]
+    codes: list[tuple[str, str]] = []
+
+    def upc_codes(upc: str) -> None:
+        codes.extend([("EAN", "0" + upc), ("GTIN", "00" + upc), ("UPC", upc)])
+
+    def ean_codes(ean: str) -> None:
+        codes.extend([("EAN", ean), ("GTIN", "0" + ean)])
+
+    upc_codes(upc_for_asin(asin))
+    if is_isbn10(asin):
+        ean_codes(isbn13_for_isbn10(asin))
+        codes.append(("ISBN", asin))
+    jan = jan_for_asin(asin)
+    if jan is not None:
+        ean_codes(jan)
+        codes.append(("JAN", jan))
+    base = bundle_base(asin)
+    if base is not None:
+        upc_codes(upc_for_asin(base))
+    order = {kind: index for index, kind in enumerate(("EAN", "GTIN", "ISBN", "JAN", "UPC"))}
+    return [{"identifier": code, "identifierType": kind} for kind, code in sorted(codes, key=lambda c: order[c[0]])]
 
 
 # --------------------------------------------------------------------------- deterministic draws
@@ -206,6 +228,9 @@ class _Identity:
 
 @functools.lru_cache(maxsize=16384)
 def _identity(asin: str) -> _Identity:
+    base = bundle_base(asin)
+    if base is not None:
+        return _bundle_identity(asin, _identity(base))
     d = _Draws(asin)
     category = d.pick("category", CATEGORIES)
     product = d.pick("product", category.products)
@@ -267,6 +292,25 @@ def _identity(asin: str) -> _Identity:
         price_usd=d.between("price", *product.price) * (1 + 0.6 * (package_quantity - 1)),
         item_dims=item_dims,
         package_dims=package_dims,
+    )
+
+
+def _bundle_identity(asin: str, base: _Identity) -> _Identity:
+    """A multipack bundle of `base` (listed under base's UPC too): the same product, twice the units."""
+    d = _Draws(asin)
+    quantity = 2 * base.package_quantity
+    title = base.title.split(", Pack of ")[0] + f", Pack of {quantity}"
+    height, length, width, weight = base.package_dims
+    return replace(
+        base,
+        asin=asin,
+        draws=d,
+        title=title,
+        package_quantity=quantity,
+        item_classification="PRODUCT_BUNDLE",
+        parent_asin=None,
+        price_usd=base.price_usd * d.between("bundle_price", 1.7, 1.95),
+        package_dims=(height, length, width * 2 + 0.5, weight * 2 + 0.1),
     )
 
 

@@ -13,7 +13,7 @@ from collections import Counter, OrderedDict
 from typing import Any
 
 from emulator.catalog import SANDBOX_ASIN, SANDBOX_MARKETPLACE_ID, build_item, facets, item_exists, item_identifiers
-from emulator.identifiers import asin_for_upc, upc_for_asin
+from emulator.identifiers import asin_for_upc, asins_for_code, isbn10_for_isbn13, upc_for_asin
 from emulator.params import InvalidInput, SearchRequest
 from emulator.products import CATEGORIES
 
@@ -79,29 +79,24 @@ def _hash_order(asins: list[str]) -> list[str]:
     return sorted(dict.fromkeys(asins), key=lambda a: hashlib.sha256(f"order|{a}".encode()).hexdigest())
 
 
-def _upc_form(identifier_type: str, value: str) -> str | None:
-    if not value.isdigit():
-        return None
-    if identifier_type == "UPC" and len(value) == 12:
-        return value
-    if identifier_type == "EAN" and len(value) == 13 and value.startswith("0"):
-        return value[1:]
-    if identifier_type == "GTIN" and len(value) == 14 and value.startswith("00"):
-        return value[2:]
-    return None
-
-
 def _resolve_code(identifier_type: str, value: str, marketplace_id: str, prefix: str, cache: IdentifierCache) -> list[str]:
     candidates = [SANDBOX_ASIN] if marketplace_id == SANDBOX_MARKETPLACE_ID else []
-    upc = _upc_form(identifier_type, value)
-    decoded = asin_for_upc(upc) if upc else None
-    if decoded:
-        candidates.append(decoded)
+    candidates.extend(asins_for_code(identifier_type, value))
     cached = cache.lookup(identifier_type, value)
     if cached:
         candidates.append(cached)
-    wanted = {"identifier": value, "identifierType": identifier_type}
-    return [a for a in candidates if item_exists(a, marketplace_id, prefix) and wanted in item_identifiers(a)]
+    # An ISBN search takes the ISBN-10 or its 978 ISBN-13; items list the ISBN-10.
+    wanted = {value}
+    if identifier_type == "ISBN":
+        upper = value.upper()
+        wanted = {upper, isbn10_for_isbn13(upper) or upper}
+    found = []
+    for asin in dict.fromkeys(candidates):
+        if not item_exists(asin, marketplace_id, prefix):
+            continue
+        if any(entry["identifierType"] == identifier_type and entry["identifier"] in wanted for entry in item_identifiers(asin)):
+            found.append(asin)
+    return found
 
 
 def _by_identifiers(request: SearchRequest, prefix: str, cache: IdentifierCache) -> list[str]:
@@ -109,10 +104,10 @@ def _by_identifiers(request: SearchRequest, prefix: str, cache: IdentifierCache)
     found: list[str] = []
     if request.identifiers_type == "ASIN":
         found = [a for a in request.identifiers if item_exists(a, request.marketplace_id, prefix)]
-    elif request.identifiers_type in ("UPC", "EAN", "GTIN"):
+    elif request.identifiers_type in ("UPC", "EAN", "GTIN", "ISBN", "JAN"):
         for value in request.identifiers:
             found.extend(_resolve_code(request.identifiers_type, value, request.marketplace_id, prefix, cache))
-    # ISBN, JAN, MINSAN: no emulated item carries one. SKU: the emulator has no seller listings.
+    # MINSAN: no emulated item carries one. SKU: the emulator has no seller listings.
     return _hash_order(found)
 
 

@@ -140,13 +140,15 @@ class EmulatorState:
         asins: list[str],
         marketplace_id: str | None,
         request_id: str,
+        identifiers_type: str | None = None,
     ) -> None:
-        """Log one call that reached the emulator."""
+        """Log one call that reached the emulator (`asins` holds a search's identifiers, of `identifiers_type`)."""
         entry = {
             "time": arrived,
             "operation": operation,
             "status": status,
             "asins": asins,
+            "identifiers_type": identifiers_type,
             "marketplace_id": marketplace_id,
             "request_id": request_id,
         }

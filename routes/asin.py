@@ -1,4 +1,4 @@
-"""ASIN lookups: one by GET or POST, many by POST to /asin/batch/<country>."""
+"""ASIN lookups: one by GET or POST, many (ASINs, or UPC/EAN/GTIN/ISBN/JAN codes) by POST to /asin/batch/<country>."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from werkzeug.routing import PathConverter
 from routes import asin_service
 from routes.errors import ApiError, entry_response
 from services.errors import LookupFailure
+from utils.identifiers import IDENTIFIER_TYPES
 
 bp = Blueprint("asin", __name__)
 
@@ -76,21 +77,40 @@ def post_asin(country: str) -> Response | tuple[Response, int]:
     return _single(body["asin"], country, _refresh(body))
 
 
+def _batch_items(body: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Which list the batch body sends ("asins" or "identifiers") and the list; a 400 unless exactly one, non-empty."""
+    if "asins" in body and "identifiers" in body:
+        raise ApiError(400, "INVALID_REQUEST", "Send either 'asins' or 'identifiers' (with 'identifier_type'), not both")
+    field = "identifiers" if "identifiers" in body else "asins"
+    items = body.get(field)
+    if not isinstance(items, list):
+        raise ApiError(
+            400,
+            "INVALID_REQUEST",
+            'The body needs an \'asins\' list, e.g. {"asins": ["B07N4M94X4"]}, '
+            'or an \'identifiers\' list with \'identifier_type\', e.g. {"identifiers": ["887276302195"], "identifier_type": "UPC"}',
+        )
+    if not items:
+        raise ApiError(400, "INVALID_REQUEST", f"'{field}' is empty: send at least one {'ASIN' if field == 'asins' else 'code'}")
+    if field == "identifiers" and "identifier_type" not in body:
+        raise ApiError(400, "INVALID_REQUEST", f"'identifiers' needs an 'identifier_type': one of {', '.join(IDENTIFIER_TYPES)}")
+    g.asin_count = len(items)
+    limit = current_app.config["SETTINGS"].max_batch_size
+    if len(items) > limit:
+        raise ApiError(400, "BATCH_TOO_LARGE", f"'{field}' has {len(items)} entries; MAX_BATCH_SIZE is {limit}")
+    return field, items
+
+
 @bp.post("/asin/batch/<country>")
 def post_batch(country: str) -> Response | tuple[Response, int]:
-    """Facts for every ASIN in `{"asins": [...], "refresh": false}`, in request order."""
+    """Facts for every ASIN in `{"asins": [...]}`, or every code in `{"identifiers": [...], "identifier_type": "UPC"}`, in order."""
     body = _json_object()
-    asins = body.get("asins")
-    if not isinstance(asins, list):
-        raise ApiError(400, "INVALID_REQUEST", 'The body needs an \'asins\' list, e.g. {"asins": ["B07N4M94X4"]}')
-    if not asins:
-        raise ApiError(400, "INVALID_REQUEST", "'asins' is empty: send at least one ASIN")
-    g.asin_count = len(asins)
-    limit = current_app.config["SETTINGS"].max_batch_size
-    if len(asins) > limit:
-        raise ApiError(400, "BATCH_TOO_LARGE", f"'asins' has {len(asins)} entries; MAX_BATCH_SIZE is {limit}")
+    field, items = _batch_items(body)
     refresh = _refresh(body)
+    service = asin_service()
     try:
-        return jsonify(asin_service().batch_lookup(asins, country, refresh=refresh))
+        if field == "identifiers":
+            return jsonify(service.batch_lookup_identifiers(items, body["identifier_type"], country, refresh=refresh))
+        return jsonify(service.batch_lookup(items, country, refresh=refresh))
     except LookupFailure as failure:
         raise ApiError(failure.status, failure.code, failure.message) from None

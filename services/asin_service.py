@@ -2,12 +2,14 @@
 
 A lookup first asks the result cache; only the ASINs it does not hold go to SP-API, and an ASIN
 that another request in this process is already fetching is not fetched twice: the second
-request waits for the first one's answer.
+request waits for the first one's answer. Batches of UPC/EAN/GTIN/ISBN/JAN codes go the same way,
+keyed "UPC:887276302195" and so on, each answered by the best-ranked of the ASINs it maps to.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import threading
 import time
@@ -22,11 +24,18 @@ from services.catalog_item import product_facts
 from services.errors import LookupFailure
 from services.spapi import SEARCH_MAX_IDENTIFIERS, CallCount, SpApiClient
 from utils.asins import InvalidAsin, normalize_asin
+from utils.identifiers import InvalidIdentifier, gtin14, normalize_identifier, normalize_identifier_type
 from utils.marketplaces import Marketplace, UnknownCountry, resolve_country
 
 log = logging.getLogger(__name__)
 
 Entry = dict[str, Any]
+# Fetches the keys it is given in chunks; one (future of {key: entry}, calls sent) per chunk started.
+Fetch = Callable[[Marketplace, list[str]], list[tuple[Future[dict[str, Entry]], CallCount]]]
+# Looks one chunk up: {key: entry} for the keys it can answer.
+ChunkFetch = Callable[[Marketplace, list[str], CallCount], dict[str, Entry]]
+# The entry for a key whose lookup failed.
+FailedEntry = Callable[[str, Marketplace, LookupFailure], Entry]
 
 
 def resolve_marketplace(country: object) -> Marketplace:
@@ -68,6 +77,45 @@ def _found(asin: str, marketplace: Marketplace, item: dict[str, Any]) -> Entry:
     }
 
 
+def identifier_key(identifier_type: str, identifier: str) -> str:
+    """The cache and in-flight key of a normalized identifier, e.g. "UPC:887276302195" (never an ASIN: those have no colon)."""
+    return f"{identifier_type}:{identifier}"
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    identifier_type, _, identifier = key.partition(":")
+    return identifier_type, identifier
+
+
+def _identifier_failed(
+    identifier: object, identifier_type: str | None, marketplace: Marketplace, failure: LookupFailure, *, fetched: bool = True
+) -> Entry:
+    return {
+        "identifier": identifier,
+        "identifier_type": identifier_type,
+        **_failed(None, marketplace, failure, fetched=fetched),
+        "matches": [],
+    }
+
+
+def _identifier_key_failed(key: str, marketplace: Marketplace, failure: LookupFailure) -> Entry:
+    identifier_type, identifier = _split_key(key)
+    return _identifier_failed(identifier, identifier_type, marketplace, failure)
+
+
+def _ranked(entries: list[Entry]) -> list[Entry]:
+    """Product entries best first: the lowest sales rank, unranked last, ties in SP-API's order."""
+    order = sorted(range(len(entries)), key=lambda i: (entries[i]["SalesRank"] is None, entries[i]["SalesRank"] or 0, i))
+    return [entries[i] for i in order]
+
+
+def _matched(identifier: str, identifier_type: str, products: list[Entry]) -> Entry:
+    """The entry of an identifier that maps to `products`: the best-ranked product's facts and every match."""
+    ranked = _ranked(products)
+    matches = [{"asin": entry["asin"], "rank": entry["SalesRank"], "best": index == 0} for index, entry in enumerate(ranked)]
+    return {"identifier": identifier, "identifier_type": identifier_type, **ranked[0], "matches": matches}
+
+
 class InFlight:
     """The SP-API lookups under way in this process, by (marketplace, ASIN)."""
 
@@ -101,9 +149,7 @@ class InFlight:
 class AsinService:
     """Looks ASINs up through the cache and SP-API: getCatalogItem for one, searchCatalogItems (20 a call) for many."""
 
-    def __init__(
-        self, spapi: SpApiClient, cache: ResultCache, *, max_workers: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, spapi: SpApiClient, cache: ResultCache, *, max_workers: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._spapi = spapi
         self.cache = cache
         self._clock = clock
@@ -150,21 +196,69 @@ class AsinService:
         for asin, indexes in positions.items():
             for index in indexes:
                 results[index] = entries[asin]
+        return self._batch_answer("batch", "ASINs", marketplace, asins, results, positions, entries, counts, started)
 
+    def batch_lookup_identifiers(
+        self, identifiers: list[Any], identifier_type: object, country: object, *, refresh: bool = False
+    ) -> dict[str, Any]:
+        """batch_lookup for UPC/EAN/GTIN/ISBN/JAN codes: each position answered by its best-ranked ASIN, with every match.
+
+        A code that is not valid (length, check digit) is an INVALID_IDENTIFIER entry and costs no
+        SP-API call; a bad `identifier_type` or country refuses the whole batch (LookupFailure).
+        """
+        marketplace = resolve_marketplace(country)
+        try:
+            kind = normalize_identifier_type(identifier_type)
+        except InvalidIdentifier as exc:
+            raise LookupFailure(errors.INVALID_IDENTIFIER, str(exc)) from None
+        started = self._clock()
+        results: list[Entry | None] = [None] * len(identifiers)
+        positions: dict[str, list[int]] = {}
+        for index, raw in enumerate(identifiers):
+            try:
+                positions.setdefault(identifier_key(kind, normalize_identifier(raw, kind)), []).append(index)
+            except InvalidIdentifier as exc:
+                failure = LookupFailure(errors.INVALID_IDENTIFIER, str(exc))
+                results[index] = _identifier_failed(raw, kind, marketplace, failure, fetched=False)
+
+        fetch = self._in_pool(functools.partial(self._search_identifier_chunk, kind), _identifier_key_failed)
+        entries, counts = self._resolve(marketplace, list(positions), refresh, fetch)
+        for key, indexes in positions.items():
+            for index in indexes:
+                results[index] = entries[key]
+        return self._batch_answer(
+            "identifier batch", f"{kind} codes", marketplace, identifiers, results, positions, entries, counts, started
+        )
+
+    def _batch_answer(
+        self,
+        label: str,
+        kind: str,
+        marketplace: Marketplace,
+        requested: list[Any],
+        results: list[Entry | None],
+        positions: dict[str, list[int]],
+        entries: dict[str, Entry],
+        counts: list[CallCount],
+        started: float,
+    ) -> dict[str, Any]:
+        """The batch answer (and its log line) once every position has its entry."""
         answered = [entry for entry in results if entry is not None]
-        assert len(answered) == len(asins), "every requested position is answered"
+        assert len(answered) == len(requested), "every requested position is answered"
         successful = sum(1 for entry in answered if entry["success"])
-        cached = sum(1 for asin in positions if entries[asin]["cached"])
+        cached = sum(1 for key in positions if entries[key]["cached"])
         duration = self._clock() - started
         api_calls = sum(count.sent for count in counts)
         log.info(
-            "batch %s: %d ASINs (%d unique, %d cached), %d ok, %d failed, %d SP-API calls, %.2fs",
+            "%s %s: %d %s (%d unique, %d cached), %d ok, %d failed, %d SP-API calls, %.2fs",
+            label,
             marketplace.code,
-            len(asins),
+            len(requested),
+            kind,
             len(positions),
             cached,
             successful,
-            len(asins) - successful,
+            len(requested) - successful,
             api_calls,
             duration,
         )
@@ -172,10 +266,10 @@ class AsinService:
             "country": marketplace.code,
             "marketplace_id": marketplace.marketplace_id,
             "results": answered,
-            "total_requested": len(asins),
+            "total_requested": len(requested),
             "successful": successful,
-            "failed": len(asins) - successful,
-            "success_rate": f"{100 * successful / len(asins):.1f}%" if asins else "0.0%",
+            "failed": len(requested) - successful,
+            "success_rate": f"{100 * successful / len(requested):.1f}%" if requested else "0.0%",
             "cached": cached,
             "duration_seconds": round(duration, 3),
             "api_calls": api_calls,
@@ -183,40 +277,42 @@ class AsinService:
 
     # -- cache, in-flight sharing, SP-API ---------------------------------------------------
 
-    def _resolve(
-        self,
-        marketplace: Marketplace,
-        asins: list[str],
-        refresh: bool,
-        fetch: Callable[[Marketplace, list[str]], list[tuple[Future[dict[str, Entry]], CallCount]]],
-    ) -> tuple[dict[str, Entry], list[CallCount]]:
-        """Entries for distinct normalized `asins`: from the cache unless `refresh`, else fetched once per process."""
+    def _resolve(self, marketplace: Marketplace, keys: list[str], refresh: bool, fetch: Fetch) -> tuple[dict[str, Entry], list[CallCount]]:
+        """Entries for distinct `keys` (ASINs or identifier keys): from the cache unless `refresh`, else fetched once per process."""
         marketplace_id = marketplace.marketplace_id
-        entries = {} if refresh else self.cache.get_many(marketplace_id, asins)
-        mine, theirs = self._inflight.claim(marketplace_id, [a for a in asins if a not in entries])
+        entries = {} if refresh else self.cache.get_many(marketplace_id, keys)
+        mine, theirs = self._inflight.claim(marketplace_id, [k for k in keys if k not in entries])
         if mine and not refresh:
             # Another request may have stored some of these between our cache read and our claim.
             late = self.cache.get_many(marketplace_id, mine, count=False)
             if late:
                 entries.update(late)
                 self._inflight.settle(marketplace_id, late)
-                mine = [asin for asin in mine if asin not in late]
+                mine = [key for key in mine if key not in late]
         started = fetch(marketplace, mine) if mine else []
         for future, _ in started:
             entries.update(future.result())
-        for asin, future in theirs.items():
-            entries[asin] = future.result()
+        for key, future in theirs.items():
+            entries[key] = future.result()
         return entries, [count for _, count in started]
 
     def _fetch_chunks_in_pool(self, marketplace: Marketplace, asins: list[str]) -> list[tuple[Future[dict[str, Entry]], CallCount]]:
-        chunks = [asins[i : i + SEARCH_MAX_IDENTIFIERS] for i in range(0, len(asins), SEARCH_MAX_IDENTIFIERS)]
-        started = []
-        for chunk in chunks:
-            count = CallCount()
-            # The chunk's log lines carry the request's id: run it in a copy of the request's context.
-            context = contextvars.copy_context()
-            started.append((self._pool.submit(context.run, self._settled, marketplace, chunk, count, self._search_chunk), count))
-        return started
+        return self._in_pool(self._search_chunk, _failed)(marketplace, asins)
+
+    def _in_pool(self, search: ChunkFetch, failed: FailedEntry) -> Fetch:
+        """A fetch that looks keys up 20 a call (SP-API searchCatalogItems' limit) in the batch pool."""
+
+        def fetch(marketplace: Marketplace, keys: list[str]) -> list[tuple[Future[dict[str, Entry]], CallCount]]:
+            started = []
+            for i in range(0, len(keys), SEARCH_MAX_IDENTIFIERS):
+                chunk = keys[i : i + SEARCH_MAX_IDENTIFIERS]
+                count = CallCount()
+                # The chunk's log lines carry the request's id: run it in a copy of the request's context.
+                context = contextvars.copy_context()
+                started.append((self._pool.submit(context.run, self._settled, marketplace, chunk, count, search, failed), count))
+            return started
+
+        return fetch
 
     def _fetch_single_now(self, marketplace: Marketplace, asins: list[str]) -> list[tuple[Future[dict[str, Entry]], CallCount]]:
         # One ASIN, in the request's own thread: getCatalogItem.
@@ -228,19 +324,20 @@ class AsinService:
     def _settled(
         self,
         marketplace: Marketplace,
-        asins: list[str],
+        keys: list[str],
         count: CallCount,
-        fetch: Callable[[Marketplace, list[str], CallCount], dict[str, Entry]],
+        fetch: ChunkFetch,
+        failed: FailedEntry = _failed,
     ) -> dict[str, Entry]:
-        """Fetch `asins`, store what is worth keeping, and answer every waiter, whatever happens."""
+        """Fetch `keys`, store what is worth keeping, and answer every waiter, whatever happens."""
         entries: dict[str, Entry] = {}
         try:
-            entries = fetch(marketplace, asins, count)
-        except Exception:  # a bug, not an SP-API answer: still answer every ASIN and every waiter
-            log.exception("lookup of %d ASINs in %s failed", len(asins), marketplace.code)
+            entries = fetch(marketplace, keys, count)
+        except Exception:  # a bug, not an SP-API answer: still answer every key and every waiter
+            log.exception("lookup of %d keys in %s failed", len(keys), marketplace.code)
         failure = LookupFailure(errors.UPSTREAM_ERROR, "The lookup failed inside the service; it has been logged")
-        for asin in asins:
-            entries.setdefault(asin, _failed(asin, marketplace, failure))
+        for key in keys:
+            entries.setdefault(key, failed(key, marketplace, failure))
         try:
             self.cache.put_many(marketplace.marketplace_id, entries)
         finally:
@@ -269,4 +366,50 @@ class AsinService:
                 entries[asin] = _failed(asin, marketplace, failure)
             else:
                 entries[asin] = _found(asin, marketplace, item)
+        return entries
+
+    def _search_identifier_chunk(
+        self, identifier_type: str, marketplace: Marketplace, keys: list[str], count: CallCount
+    ) -> dict[str, Entry]:
+        """One searchCatalogItems lookup (plus pages) for up to 20 identifiers of one type; an entry for each key."""
+        identifiers = [_split_key(key)[1] for key in keys]
+        try:
+            items = self._spapi.search_catalog_items_by_identifiers(marketplace, identifiers, identifier_type, count)
+        except LookupFailure as failure:
+            return {key: _identifier_key_failed(key, marketplace, failure) for key in keys}
+        products: dict[str, Entry] = {}
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("asin"), str) and item["asin"] not in products:
+                products[item["asin"]] = _found(item["asin"], marketplace, item)
+        # Which requested code each item answers: compare GTIN-14s, so an ISBN-10 finds the item listing its ISBN-13 too.
+        wanted: dict[str | None, list[str]] = {}
+        for key, identifier in zip(keys, identifiers, strict=True):
+            wanted.setdefault(gtin14(identifier, identifier_type), []).append(key)
+        found: dict[str, list[Entry]] = {key: [] for key in keys}
+        unattributed = 0
+        for entry in products.values():
+            codes = {gtin14(code, kind) for kind, values in entry["Identifiers"].items() for code in values}
+            hits = [key for code, same in wanted.items() if code is not None and code in codes for key in same]
+            if not hits and len(keys) == 1:
+                hits = keys  # one code asked: whatever SP-API answered is its match
+            unattributed += not hits
+            for key in hits:
+                found[key].append(entry)
+        if unattributed:
+            log.warning(
+                "searchCatalogItems (%s, %s) answered %d items listing none of the %d requested codes; they are left out",
+                marketplace.code,
+                identifier_type,
+                unattributed,
+                len(keys),
+            )
+        # The matched items are ASIN lookups answered too.
+        self.cache.put_many(marketplace.marketplace_id, products)
+        entries: dict[str, Entry] = {}
+        for key, identifier in zip(keys, identifiers, strict=True):
+            if found[key]:
+                entries[key] = _matched(identifier, identifier_type, found[key])
+            else:
+                message = f"{identifier_type} {identifier} matches no item in marketplace {marketplace.marketplace_id}"
+                entries[key] = _identifier_key_failed(key, marketplace, LookupFailure(errors.NOT_FOUND, message))
         return entries

@@ -273,13 +273,19 @@ class SpApiClient:
 
     def search_catalog_items(self, marketplace: Marketplace, asins: list[str], count: CallCount | None = None) -> list[dict[str, Any]]:
         """searchCatalogItems by ASIN (at most 20), following nextToken; the items found."""
-        if len(asins) > SEARCH_MAX_IDENTIFIERS:
+        return self.search_catalog_items_by_identifiers(marketplace, asins, "ASIN", count)
+
+    def search_catalog_items_by_identifiers(
+        self, marketplace: Marketplace, identifiers: list[str], identifiers_type: str, count: CallCount | None = None
+    ) -> list[dict[str, Any]]:
+        """searchCatalogItems by up to 20 identifiers of one identifiersType (ASIN, UPC, EAN, ...), following nextToken."""
+        if len(identifiers) > SEARCH_MAX_IDENTIFIERS:
             raise ValueError(f"searchCatalogItems takes at most {SEARCH_MAX_IDENTIFIERS} identifiers")
 
         def page(client: Any, token: str | None) -> Any:
             params: dict[str, Any] = {
-                "identifiers": ",".join(asins),
-                "identifiersType": "ASIN",
+                "identifiers": ",".join(identifiers),
+                "identifiersType": identifiers_type,
                 "marketplaceIds": [marketplace.marketplace_id],
                 "includedData": INCLUDED_DATA,
                 "pageSize": SEARCH_MAX_IDENTIFIERS,
@@ -288,11 +294,12 @@ class SpApiClient:
                 params["pageToken"] = token
             return client.search_catalog_items(**params)
 
+        # One identifier can match several items (variations, bundles): then SP-API pages.
         items: list[dict[str, Any]] = []
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
-            response = self._call(marketplace, "searchCatalogItems", len(asins), functools.partial(page, token=token), count)
+            response = self._call(marketplace, "searchCatalogItems", len(identifiers), functools.partial(page, token=token), count)
             items.extend((response.payload or {}).get("items") or [])
             token = response.next_token
             if not token or token in seen_tokens:

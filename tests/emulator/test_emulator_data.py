@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from emulator import catalog, defaults
-from emulator.identifiers import asin_for_upc, upc_check_digit, upc_for_asin
+from emulator.identifiers import asin_for_upc, is_isbn10, jan_example, upc_check_digit, upc_for_asin
 
 US = defaults.MARKETPLACES["US"]
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -139,11 +139,15 @@ def test_shapes_come_in_the_advertised_proportions() -> None:
 
 
 def test_identifiers_are_valid_codes() -> None:
-    for asin in _sample_asins(500):
-        codes = {entry["identifierType"]: entry["identifier"] for entry in catalog.item_identifiers(asin)}
-        upc = codes["UPC"]
+    for asin in _sample_asins(500) + ["0306406152", "B000000AAV", "B01000AAAV", jan_example()[1]]:
+        codes: dict[str, list[str]] = {}
+        for entry in catalog.item_identifiers(asin):
+            codes.setdefault(entry["identifierType"], []).append(entry["identifier"])
+        upc = codes["UPC"][0]  # the item's own codes come first
         assert len(upc) == 12 and upc.isdigit() and upc_check_digit(upc[:11]) == upc[11]
-        assert codes["EAN"] == "0" + upc and codes["GTIN"] == "00" + upc
+        assert codes["EAN"][0] == "0" + upc and codes["GTIN"][0] == "00" + upc
+        assert all(upc_check_digit(code[:-1]) == code[-1] for kind in ("EAN", "GTIN", "UPC", "JAN") for code in codes.get(kind, []))
+        assert codes.get("ISBN", []) == ([asin] if is_isbn10(asin) else [])
         assert upc == upc_for_asin(asin)
         decoded = asin_for_upc(upc)
         assert decoded == (asin if asin.startswith("B00") or asin.isdigit() else None)

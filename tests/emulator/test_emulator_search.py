@@ -1,4 +1,4 @@
-"""searchCatalogItems over HTTP: identifiers, pagination, UPC/EAN/GTIN resolution, keywords, refinements."""
+"""searchCatalogItems over HTTP: identifiers, pagination, UPC/EAN/GTIN/ISBN/JAN resolution, keywords, refinements."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from emulator import catalog, defaults
 from emulator.client import EmulatorClient
-from emulator.identifiers import asin_for_upc, upc_for_asin
+from emulator.identifiers import asin_for_upc, jan_example, two_asin_upc, unmatched_code, upc_check_digit, upc_for_asin
 
 US = defaults.MARKETPLACES["US"]
 DE = defaults.MARKETPLACES["DE"]
@@ -114,10 +114,64 @@ def test_synthetic_codes_resolve(emu: EmulatorClient) -> None:
 
 
 def test_types_without_emulated_codes_match_nothing(emu: EmulatorClient) -> None:
-    for kind, extra in (("ISBN", {}), ("JAN", {}), ("MINSAN", {}), ("SKU", {"sellerId": "A2SELLER"})):
+    for kind, extra in (("MINSAN", {}), ("SKU", {"sellerId": "A2SELLER"})):
         response = emu.search_catalog_items(identifiers="4901234567894", identifiersType=kind, **extra)
         assert response.status_code == 200
         assert response.json()["numberOfResults"] == 0
+
+
+def test_a_shared_upc_finds_the_item_and_its_bundle(emu: EmulatorClient) -> None:
+    upc, (base, bundle) = two_asin_upc(3)
+    assert (base, bundle) == ("B00000003V", "B01000003V")
+    for kind, code in (("UPC", upc), ("EAN", "0" + upc), ("GTIN", "00" + upc)):
+        body = emu.search_catalog_items(identifiers=code, identifiersType=kind, includedData="identifiers,summaries,salesRanks").json()
+        assert sorted(_asins(body)) == [base, bundle], kind
+        for item in body["items"]:
+            listed = [(e["identifierType"], e["identifier"]) for e in item["identifiers"][0]["identifiers"]]
+            assert (kind, code) in listed
+    items = {item["asin"]: item for item in body["items"]}
+    assert items[bundle]["summaries"][0]["itemClassification"] == "PRODUCT_BUNDLE"
+    assert items[bundle]["summaries"][0]["brand"] == items[base]["summaries"][0]["brand"]
+    assert items[bundle]["summaries"][0]["packageQuantity"] == 2 * items[base]["summaries"][0]["packageQuantity"]
+    assert items[bundle]["salesRanks"] != items[base]["salesRanks"]
+    # Looked up by ASIN, each item is the one search answered; the bundle keeps codes of its own.
+    for asin in (base, bundle):
+        assert emu.get_catalog_item(asin, includedData="identifiers,summaries,salesRanks").json() == items[asin]
+    own_upc = upc_for_asin(bundle)
+    assert _asins(emu.search_catalog_items(identifiers=own_upc, identifiersType="UPC").json()) == [bundle]
+    # Both pages of a 20-code search that finds 40 items.
+    codes = [two_asin_upc(n)[0] for n in range(20)]
+    first = emu.search_catalog_items(identifiers=",".join(codes), identifiersType="UPC", pageSize=20).json()
+    assert first["numberOfResults"] == 40 and len(first["items"]) == 20 and first["pagination"]["nextToken"]
+
+
+def test_isbn_searches_find_the_book_whose_asin_is_the_isbn10(emu: EmulatorClient) -> None:
+    for kind, code in (("ISBN", "0306406152"), ("ISBN", "9780306406157"), ("EAN", "9780306406157"), ("GTIN", "09780306406157")):
+        body = emu.search_catalog_items(identifiers=code, identifiersType=kind).json()
+        assert _asins(body) == ["0306406152"], (kind, code)
+    assert _asins(emu.search_catalog_items(identifiers="080442957X", identifiersType="ISBN").json()) == ["080442957X"]
+    for code in ("0306406153", unmatched_code("ISBN"), "9780306406157"[:12] + "8"):
+        assert emu.search_catalog_items(identifiers=code, identifiersType="ISBN").json()["numberOfResults"] == 0, code
+    identifiers = emu.get_catalog_item("0306406152", includedData="identifiers").json()["identifiers"][0]["identifiers"]
+    assert {"identifierType": "ISBN", "identifier": "0306406152"} in identifiers
+    assert {"identifierType": "EAN", "identifier": "9780306406157"} in identifiers
+
+
+def test_jan_searches_find_japanese_imports(emu: EmulatorClient) -> None:
+    jan, asin = jan_example(7)
+    assert jan.startswith("490") and asin.startswith("B00") and upc_for_asin(asin).startswith("00")
+    for kind, code in (("JAN", jan), ("EAN", jan), ("GTIN", "0" + jan)):
+        assert _asins(emu.search_catalog_items(identifiers=code, identifiersType=kind).json()) == [asin], kind
+    assert emu.search_catalog_items(identifiers=jan, identifiersType="UPC").json()["numberOfResults"] == 0
+    for code in (unmatched_code("JAN"), jan[:12] + str((int(jan[12]) + 1) % 10)):
+        assert emu.search_catalog_items(identifiers=code, identifiersType="JAN").json()["numberOfResults"] == 0, code
+
+
+def test_unmatched_codes_have_valid_check_digits_and_find_nothing(emu: EmulatorClient) -> None:
+    for kind in ("UPC", "EAN", "GTIN", "ISBN", "JAN"):
+        code = unmatched_code(kind)
+        assert upc_check_digit(code[:-1]) == code[-1]
+        assert emu.search_catalog_items(identifiers=code, identifiersType=kind).json()["numberOfResults"] == 0, kind
 
 
 def test_keywords_samsung_tv_match_the_models_sandbox(emu: EmulatorClient, model: dict[str, Any]) -> None:

@@ -1,0 +1,523 @@
+"""Supplier CSVs in, result CSVs and NDJSON out: streamed, so a 50 MB list never sits in memory.
+
+Reading. `read_identifier_column` sniffs the first `SAMPLE_CHARS` of an upload for its delimiter
+(`,` `;` tab `|`), its header and the identifier column, then hands back a lazy iterator over that
+column's cells. The rest of the file is decoded and parsed one line at a time.
+
+Header rules. The first non-blank row is a header when one of its cells, lower-cased with spaces,
+`_`, `-`, `.`, `#` and `/` removed, is a known name (`HEADER_NAMES`: asin, upc, ean, gtin, isbn,
+jan and variants such as "UPC Code", "EAN-13", "isbn13"; "barcode" and "EAN/UPC" take their type
+from the values), or when its first cell does not look like an identifier. Among several known
+columns the first of asin, upc, ean, gtin, isbn, jan, barcode wins. Otherwise the first column is
+used, and its type is guessed from the values: 10 letters/digits (with a digit) is an ASIN,
+all-digit values go by length (8 EAN, 11 or 12 UPC, 13 EAN or ISBN for 978/979, 14 GTIN, 10 ASIN).
+
+Rows. Rows whose cells are all empty are skipped; any other row yields its stripped cell ("" when
+empty or missing), so every row gets an answer. Excel's `="0123..."` (kept leading zeros) is
+unwrapped. Memory stays bounded: besides the sample, one row of at most `MAX_ROW_CHARS` at a time.
+
+Writing. `csv_rows` and `ndjson_lines` are generators of text lines for a streamed response or a
+file. Result CSV cells starting with `=`, `+`, `-`, `@`, tab, CR or `'` get a leading `'` so a
+spreadsheet shows them as text instead of running them as formulas (OWASP "CSV injection");
+`read_done_inputs` removes it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+# Sniffing reads this much (whole lines) before the first value is handed out.
+SAMPLE_CHARS = 32 * 1024
+# One row (all its lines, for quoted fields with newlines) may not exceed this.
+MAX_ROW_CHARS = 1024 * 1024
+DELIMITERS = (",", ";", "\t", "|")
+
+# Header name (normalised by _header_key) -> identifier type; None: guessed from the column's values.
+HEADER_NAMES: dict[str, str | None] = {
+    "asin": "ASIN",
+    "amazonasin": "ASIN",
+    "upc": "UPC",
+    "upca": "UPC",
+    "upccode": "UPC",
+    "ean": "EAN",
+    "ean8": "EAN",
+    "ean13": "EAN",
+    "eancode": "EAN",
+    "gtin": "GTIN",
+    "gtin14": "GTIN",
+    "isbn": "ISBN",
+    "isbn10": "ISBN",
+    "isbn13": "ISBN",
+    "jan": "JAN",
+    "jancode": "JAN",
+    "barcode": None,
+    "eanupc": None,
+    "upcean": None,
+}
+_HEADER_PREFERENCE = ("ASIN", "UPC", "EAN", "GTIN", "ISBN", "JAN", None)
+_HEADER_PUNCTUATION = str.maketrans("", "", " _-.#/")
+
+_ASIN_LIKE = re.compile(r"(?=.*[0-9])[A-Z0-9]{10}")
+_DIGITS = re.compile(r"[0-9]{8,14}")
+# Excel's way of keeping leading zeros: ="012345678905".
+_EXCEL_TEXT = re.compile(r'="(.*)"')
+# Bytes that are not UTF-8 come out of the "surrogateescape" decoder as U+DC80..U+DCFF; NUL means UTF-16.
+_NOT_UTF8 = re.compile("[\x00\udc80-\udcff]")
+
+PENDING = "PENDING"
+
+
+class CsvError(ValueError):
+    """An upload that cannot be read as a CSV list of identifiers; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class CsvColumn:
+    """The identifier column of an upload: its header (None when header-less), type and lazy values."""
+
+    column: str | None
+    identifier_type: str
+    delimiter: str
+    # One stripped cell per data row, in order ("" for an empty cell). Raises CsvError when it reaches
+    # a bad line (not UTF-8, a row too long), so consume it fully before accepting the upload.
+    values: Iterator[str]
+
+
+class _Lines:
+    """Physical lines of an upload (line endings kept, as csv wants), each checked as it is read."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self._text = text
+        self._buffered: list[str] = []
+        self._replay = 0
+        self.read_count = 0
+        self.handed_out = 0
+        self.row_chars = 0
+        self.at_eof = False
+
+    def sample(self, chars: int) -> list[str]:
+        """Read whole lines until `chars` characters or the end; they are handed out again by iteration."""
+        total = 0
+        while total < chars:
+            line = self._read()
+            if not line:
+                break
+            self._buffered.append(line)
+            total += len(line)
+        return list(self._buffered)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self._replay < len(self._buffered):
+            line = self._buffered[self._replay]
+            self._replay += 1
+            if self._replay == len(self._buffered):
+                self._buffered, self._replay = [], 0
+        else:
+            line = self._read()
+            if not line:
+                raise StopIteration
+        self.handed_out += 1
+        self.row_chars += len(line)
+        if self.row_chars > MAX_ROW_CHARS:
+            raise CsvError(f"The row ending on line {self.handed_out} is longer than {MAX_ROW_CHARS} characters")
+        return line
+
+    def _read(self) -> str:
+        line = self._text.readline(MAX_ROW_CHARS + 1)
+        if not line:
+            self.at_eof = True
+            return line
+        self.read_count += 1
+        bad = _NOT_UTF8.search(line)
+        if bad:
+            raise CsvError(_not_utf8_message(self.read_count, line, bad.start()))
+        if len(line) > MAX_ROW_CHARS:
+            raise CsvError(f"Line {self.read_count} is longer than {MAX_ROW_CHARS} characters")
+        return line
+
+    def release(self) -> None:
+        """Let go of the caller's stream without closing it."""
+        try:
+            self._text.detach()
+        except ValueError:  # already detached
+            pass
+
+
+def _not_utf8_message(line_no: int, line: str, position: int) -> str:
+    if line_no == 1 and line.startswith("PK\x03\x04"):
+        problem = "The file is an Excel workbook or another zip file, not CSV."
+    elif line_no == 1 and line.startswith(("\udcff\udcfe", "\udcfe\udcff")):
+        problem = "The file is UTF-16, not UTF-8."
+    elif line[position] == "\x00":
+        problem = f"Line {line_no} contains NUL bytes: the file is not UTF-8 text (UTF-16?)."
+    else:
+        problem = f"Line {line_no} is not UTF-8 (byte 0x{ord(line[position]) - 0xDC00:02X} at character {position + 1})."
+    return f"{problem} Save the file as CSV UTF-8 and upload it again."
+
+
+def _header_key(cell: str) -> str:
+    return cell.strip().lower().translate(_HEADER_PUNCTUATION)
+
+
+def _clean(cell: str) -> str:
+    value = cell.strip()
+    excel_text = _EXCEL_TEXT.fullmatch(value)
+    return excel_text.group(1).strip() if excel_text else value
+
+
+def _kind(value: str) -> str | None:
+    """The identifier type a value looks like, or None."""
+    compact = _compact(value)
+    if _DIGITS.fullmatch(compact):
+        if len(compact) == 13:
+            return "ISBN" if compact.startswith(("978", "979")) else "EAN"
+        # 11 digits: a UPC whose leading zero a spreadsheet dropped.
+        return {8: "EAN", 10: "ASIN", 11: "UPC", 12: "UPC", 14: "GTIN"}.get(len(compact))
+    return "ASIN" if _ASIN_LIKE.fullmatch(compact) else None
+
+
+def _compact(value: str) -> str:
+    """A value without hyphens and spaces, upper-cased if ASCII ("ß".upper() is "SS")."""
+    compact = value.replace("-", "").replace(" ", "")
+    return compact.upper() if compact.isascii() else compact
+
+
+def _looks_like_identifier(cell: str) -> bool:
+    compact = _compact(_clean(cell))
+    return bool(_DIGITS.fullmatch(compact) or _ASIN_LIKE.fullmatch(compact))
+
+
+def _guess_type(values: Iterable[str]) -> str:
+    """The most common identifier type among `values` (ties: the first seen), ASIN when none fits."""
+    kinds = Counter(kind for kind in map(_kind, values) if kind)
+    return kinds.most_common(1)[0][0] if kinds else "ASIN"
+
+
+def _is_blank(row: list[str]) -> bool:
+    return not any(cell.strip() for cell in row)
+
+
+def _reader(lines: Iterable[str], delimiter: str) -> Iterator[list[str]]:
+    return csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, skipinitialspace=True)
+
+
+def _sample_rows(sample: list[str], delimiter: str, complete: bool) -> list[list[str]]:
+    """Non-blank rows of the sample; its last row is dropped unless the sample is the whole file."""
+    rows: list[list[str]] = []
+    try:
+        rows.extend(row for row in _reader(sample, delimiter) if not _is_blank(row))
+    except csv.Error:  # a field over csv's size limit: the full parse reports it with its line number
+        complete = True  # the rows before it are whole
+    return rows if complete else rows[:-1]
+
+
+def _sniff_delimiter(sample: list[str], complete: bool) -> str:
+    """The candidate that splits the first row into 2+ cells and the most rows into as many cells."""
+    # csv.Sniffer guesses from character frequencies and fails on a single column; this is simpler.
+    best, best_score = DELIMITERS[0], 0.0
+    for delimiter in DELIMITERS:
+        rows = _sample_rows(sample, delimiter, complete)
+        if not rows or len(rows[0]) < 2:
+            continue
+        score = sum(len(row) == len(rows[0]) for row in rows) / len(rows)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _choose_column(rows: list[list[str]]) -> tuple[bool, int, str | None, str]:
+    """(has header, column index, header name, identifier type) from the first rows of the file."""
+    first = rows[0]
+    known: dict[str | None, int] = {}
+    for index, cell in enumerate(first):
+        key = _header_key(cell)
+        if key in HEADER_NAMES:
+            known.setdefault(HEADER_NAMES[key], index)
+    if known:
+        identifier_type = next(kind for kind in _HEADER_PREFERENCE if kind in known)
+        index = known[identifier_type]
+        if identifier_type is None:
+            identifier_type = _guess_type(_clean(row[index]) for row in rows[1:] if index < len(row))
+        return True, index, first[index].strip(), identifier_type
+    has_header = not _looks_like_identifier(first[0])
+    data = rows[1:] if has_header else rows
+    identifier_type = _guess_type(_clean(row[0]) for row in data if row)
+    return has_header, 0, first[0].strip() if has_header else None, identifier_type
+
+
+def _csv_error_message(line_no: int, exc: csv.Error) -> str:
+    if "field limit" in str(exc):
+        return f"Line {line_no}: a field is longer than {csv.field_size_limit()} characters"
+    return f"Line {line_no} cannot be read as CSV: {exc}"
+
+
+def _column_values(lines: _Lines, delimiter: str, index: int, has_header: bool) -> Iterator[str]:
+    """Each data row's cell at `index` ("" when empty or missing), blank rows skipped."""
+    reader = _reader(lines, delimiter)
+    header_pending = has_header
+    yielded = False
+    try:
+        while True:
+            lines.row_chars = 0
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise CsvError(_csv_error_message(reader.line_num, exc)) from None
+            if _is_blank(row):
+                continue
+            if header_pending:
+                header_pending = False
+                continue
+            yielded = True
+            yield _clean(row[index]) if index < len(row) else ""
+        if not yielded:
+            raise CsvError("The CSV file has no rows")
+    finally:
+        lines.release()
+
+
+def read_identifier_column(stream: BinaryIO) -> CsvColumn:
+    """Sniff a CSV upload (binary, UTF-8 with or without BOM) and return its identifier column, values lazily."""
+    # surrogateescape, not strict: the decoder works in chunks, and we want the line of a bad byte.
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    lines = _Lines(text)
+    try:
+        sample = lines.sample(SAMPLE_CHARS)
+        complete = lines.at_eof
+        delimiter = _sniff_delimiter(sample, complete)
+        rows = _sample_rows(sample, delimiter, complete=True)
+        if not rows:
+            raise CsvError("The CSV file has no rows" if complete else f"The first {SAMPLE_CHARS} characters of the file hold no rows")
+        has_header, index, column, identifier_type = _choose_column(rows)
+        if complete and has_header and len(rows) == 1:
+            raise CsvError("The CSV file has a header but no rows")
+    except CsvError:
+        lines.release()
+        raise
+    return CsvColumn(column, identifier_type, delimiter, _column_values(lines, delimiter, index, has_header))
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "input",
+    "identifier_type",
+    "asin",
+    "country",
+    "success",
+    "error_code",
+    "error_message",
+    "title",
+    "brand",
+    "manufacturer",
+    "sales_rank",
+    "sales_rank_category",
+    "sales_ranks",
+    "model_number",
+    "part_number",
+    "color",
+    "size",
+    "item_classification",
+    "product_type",
+    "parent_asin",
+    "upc",
+    "ean",
+    "gtin",
+    "isbn",
+    "image_url",
+    "package_length",
+    "package_width",
+    "package_height",
+    "package_dimensions_unit",
+    "package_weight",
+    "package_weight_unit",
+    "item_length",
+    "item_width",
+    "item_height",
+    "item_dimensions_unit",
+    "item_weight",
+    "item_weight_unit",
+    "cached",
+    "fetched_at",
+    "other_asins",
+)
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _cell(value: Any) -> str:
+    """A value as spreadsheet-safe text: booleans true/false, None empty, formula starts quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _dimension_cells(prefix: str, dimensions: Any) -> dict[str, Any]:
+    """Length, width, height and weight as numbers with one unit column each (units in the cells if they differ)."""
+    dims = dimensions if isinstance(dimensions, Mapping) else {}
+    sides = {name: dims.get(name) or {} for name in ("length", "width", "height")}
+    units = {side.get("unit") for side in sides.values() if side}
+    one_unit = len(units) == 1
+    cells: dict[str, Any] = {
+        f"{prefix}_{name}": side.get("value") if one_unit else f"{side.get('value')} {side.get('unit')}"
+        for name, side in sides.items()
+        if side
+    }
+    cells[f"{prefix}_dimensions_unit"] = next(iter(units)) if one_unit else None
+    weight = dims.get("weight") or {}
+    cells[f"{prefix}_weight"] = weight.get("value")
+    cells[f"{prefix}_weight_unit"] = weight.get("unit")
+    return cells
+
+
+def _result_cells(input_value: str, entry: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The RESULT_COLUMNS cells of one input's entry (None: not processed yet)."""
+    if entry is None:
+        return {"input": input_value, "error_code": PENDING, "error_message": "Not processed yet"}
+    error = entry.get("error") or {}
+    identifiers = entry.get("Identifiers") or {}
+    ranks = entry.get("SalesRanks") or []
+    asin = entry.get("asin")
+    return {
+        "input": input_value,
+        "identifier_type": entry.get("identifier_type") or "ASIN",
+        "asin": asin,
+        "country": entry.get("country"),
+        "success": entry.get("success"),
+        "error_code": error.get("code"),
+        "error_message": error.get("message"),
+        "title": entry.get("Title"),
+        "brand": entry.get("Brand"),
+        "manufacturer": entry.get("Manufacturer"),
+        "sales_rank": entry.get("SalesRank"),
+        "sales_rank_category": entry.get("SalesRankCategory"),
+        "sales_ranks": "; ".join(f"{rank.get('title') or rank.get('id')}: {rank.get('rank')}" for rank in ranks),
+        "model_number": entry.get("ModelNumber"),
+        "part_number": entry.get("PartNumber"),
+        "color": entry.get("Color"),
+        "size": entry.get("Size"),
+        "item_classification": entry.get("ItemClassification"),
+        "product_type": entry.get("ProductType"),
+        "parent_asin": entry.get("ParentAsin"),
+        **{kind.lower(): " ".join(identifiers.get(kind) or []) for kind in ("UPC", "EAN", "GTIN", "ISBN")},
+        "image_url": entry.get("ImageUrl"),
+        **_dimension_cells("package", entry.get("PackageDimensions")),
+        **_dimension_cells("item", entry.get("ItemDimensions")),
+        "cached": entry.get("cached"),
+        "fetched_at": entry.get("fetched_at"),
+        "other_asins": " ".join(
+            match["asin"] for match in entry.get("matches") or [] if isinstance(match, Mapping) and match.get("asin") not in (None, asin)
+        ),
+    }
+
+
+def csv_rows(items: Iterable[tuple[str, Mapping[str, Any] | None]], *, bom: bool = False) -> Iterator[str]:
+    """The RESULT_COLUMNS header line, then one CRLF-terminated line per (input, entry or None for pending)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def line(cells: Iterable[str]) -> str:
+        writer.writerow(cells)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    # Excel reads a CSV without a byte-order mark as the local code page, garbling non-ASCII titles.
+    yield ("\ufeff" if bom else "") + line(RESULT_COLUMNS)
+    for input_value, entry in items:
+        cells = _result_cells(input_value, entry)
+        yield line(_cell(cells.get(column)) for column in RESULT_COLUMNS)
+
+
+def ndjson_lines(items: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """One compact JSON object per line, each ending in a newline."""
+    for item in items:
+        yield json.dumps(item, separators=(",", ":")) + "\n"
+
+
+# -- resuming a result file --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoneInputs:
+    """What a result CSV already holds: its finished inputs in order, and where to append the next row."""
+
+    inputs: list[str]
+    # Bytes from the start of the file to the end of the last finished row: truncate the file here
+    # before appending. 0 means there is no header yet either.
+    end_offset: int
+
+
+class _CountedLines:
+    """Complete UTF-8 lines of a binary file, counting the bytes handed out; a last line without a newline is dropped."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.offset = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw = self._stream.readline()
+        if not raw.endswith(b"\n"):  # the end, or a row cut off by an interrupted write
+            raise StopIteration
+        try:
+            line = raw.decode("utf-8-sig" if self.offset == 0 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise CsvError(f"The result file is not UTF-8 after byte {self.offset}: {exc.reason}") from None
+        self.offset += len(raw)
+        return line
+
+
+def _uncell(text: str) -> str:
+    """Undo _cell's formula guard."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
+
+
+def read_done_inputs(path: str | os.PathLike[str]) -> DoneInputs:
+    """The inputs of a result CSV written by csv_rows, up to its first pending or cut-off row (none if no file)."""
+    if not os.path.exists(path):
+        return DoneInputs([], 0)
+    error_code = RESULT_COLUMNS.index("error_code")
+    with open(path, "rb") as stream:
+        lines = _CountedLines(stream)
+        # strict: a quoted field cut off by the end of the file is an error, not a short row.
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error:
+            header = []
+        if header is None:
+            return DoneInputs([], 0)
+        if tuple(header) != RESULT_COLUMNS:
+            raise CsvError(f"{os.fspath(path)} is not a result file: its header is not {','.join(RESULT_COLUMNS)}")
+        inputs: list[str] = []
+        end_offset = lines.offset
+        while True:
+            try:
+                row = next(reader)
+            except (StopIteration, csv.Error):
+                break
+            if len(row) != len(RESULT_COLUMNS) or row[error_code] == PENDING:
+                break
+            inputs.append(_uncell(row[0]))
+            end_offset = lines.offset
+    return DoneInputs(inputs, end_offset)
