@@ -67,5 +67,12 @@ bench: install-dev system-redis system-wrk
 soak: install-dev
 	$(BIN)/python -m bench.soak
 
+## bench-jobs: issue 4 end to end (about five minutes): a 10,000-row UPC CSV uploaded with curl, gunicorn restarted halfway,
+## the CSV downloaded and checked, SP-API calls counted in the emulator's log (bench/jobs.py); writes bench/JOBS.md.
+.PHONY: bench-jobs
+bench-jobs: install
+	$(call ensure-apt,curl,curl)
+	$(BIN)/python -m bench.jobs
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

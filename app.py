@@ -11,13 +11,15 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from cli import asin_cli, jobs_cli
 from config import ConfigError, Settings, load_settings
-from routes import asin, metrics, middleware, openapi, system
+from routes import asin, jobs, metrics, middleware, openapi, system
 from routes.errors import register_error_handlers
 from services.asin_service import AsinService
 from services.cache import build_cache
 from services.circuit import RegionCircuits
 from services.health import UpstreamHealth
+from services.jobs import build_jobs
 from services.spapi import SpApiClient, is_outage
 from utils.api_keys import ApiKeys, read_digests
 from utils.logs import RequestIdFilter, formatter
@@ -95,6 +97,7 @@ def build_services(app: Flask, settings: Settings) -> None:
     service = AsinService(spapi, cache, max_workers=settings.max_workers)
     app.extensions.update(
         asin_service=service,
+        jobs=build_jobs(settings, service),
         spapi=spapi,
         limiter=limiter,
         upstream_health=health,
@@ -140,7 +143,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(system.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(jobs.bp)
     register_error_handlers(app)
+    app.cli.add_command(asin_cli)
+    app.cli.add_command(jobs_cli)
     if not keys.enabled and settings.mode == "live" and settings.host not in LOOPBACK_HOSTS:
         log.warning(
             "!!! NO API KEYS: fba-backend listens on %s in live mode and anyone who reaches it can spend the seller's "

@@ -25,6 +25,7 @@ CREDENTIAL_FIELDS = ("lwa_app_id", *SECRET_FIELDS)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RATE_LIMIT_BACKENDS = ("memory", "sqlite", "redis")
 CACHE_BACKENDS = ("sqlite", "redis", "none")
+JOB_BACKENDS = ("sqlite", "redis")
 LOG_FORMATS = ("text", "json")
 
 
@@ -65,6 +66,12 @@ class Settings:
     # retries: unreachable, 5xx, timeouts) calls fail fast for CIRCUIT_COOLDOWN seconds.
     circuit_failures: int = 5
     circuit_cooldown: float = 30.0
+    # Batch jobs: sqlite (under DATA_DIR; run by the service's own workers) or redis (REDIS_URL;
+    # queued with RQ and run by `flask jobs worker` processes on any host). A job holds at most
+    # MAX_JOB_SIZE items; jobs untouched for JOB_RETENTION seconds are purged.
+    job_backend: str = "sqlite"
+    max_job_size: int = 100_000
+    job_retention: float = 604_800.0
     # Batch processing.
     max_batch_size: int = 100
     max_workers: int = 5
@@ -85,6 +92,8 @@ class Settings:
     api_key_rate: float = 0.0
     # Largest request body accepted (bytes); larger ones get 413.
     max_content_length: int = 1_048_576
+    # Largest job CSV upload accepted (bytes); larger ones get 413.
+    max_upload_size: int = 104_857_600
     # Origins allowed to call the API from a browser (comma-separated); empty: CORS off.
     cors_origins: tuple[str, ...] = ()
     port: int = 5000
@@ -255,6 +264,9 @@ PARSERS: dict[str, _Parser] = {
     "cache_not_found_ttl": _number(0),
     "data_dir": _Parser(_nonempty, "a directory path"),
     "redis_url": _Parser(_redis_url, "a redis://, rediss:// or unix:// URL"),
+    "job_backend": _choice(JOB_BACKENDS, str.lower),
+    "max_job_size": _integer(1),
+    "job_retention": _number(0, exclusive_min=True),
     "max_batch_size": _integer(1),
     "max_workers": _integer(1),
     "max_retries": _integer(0),
@@ -266,6 +278,7 @@ PARSERS: dict[str, _Parser] = {
     "api_keys_file": _TEXT,
     "api_key_rate": _number(0),
     "max_content_length": _integer(1024),
+    "max_upload_size": _integer(1024),
     "cors_origins": _Parser(_origins, "comma-separated origins like https://app.example.com, or *"),
     "port": _integer(1),
     "host": _TEXT,

@@ -21,5 +21,22 @@ module.exports = {
     env: {
       NODE_ENV: 'production',
     },
+  }, {
+    // Batch job workers for JOB_BACKEND=redis (RQ): run as many as you like, on any host. With the
+    // default JOB_BACKEND=sqlite the service's own workers run jobs: this one says so and exits 0,
+    // which stop_exit_codes tells PM2 not to restart.
+    name: 'fba-jobs-worker',
+    cwd: __dirname,
+    script: path.join(__dirname, '.venv/bin/flask'),
+    args: 'jobs worker',
+    interpreter: 'none',
+    instances: 1,
+    exec_mode: 'fork',
+    autorestart: true,
+    stop_exit_codes: [0],
+    watch: false,
+    max_memory_restart: '1G',
+    // RQ's warm shutdown on SIGTERM finishes the part in hand (a step of 100 items, seconds).
+    kill_timeout: 35000,
   }],
 };

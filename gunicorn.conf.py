@@ -9,6 +9,7 @@ emulator (on EMULATOR_PORT) and points the workers at it.
 """
 
 import os
+import signal
 import socket
 import sys
 
@@ -72,6 +73,30 @@ def on_starting(server):
     url = f"http://127.0.0.1:{port}"
     os.environ["SP_API_ENDPOINT"] = url
     server.log.info("No SP-API credentials set: serving from the bundled SP-API emulator at %s (mode=emulator)", url)
+
+
+def post_worker_init(worker):
+    """Start this worker's job runner: queued and interrupted jobs are picked up by whichever worker is free."""
+    jobs = getattr(worker.wsgi, "extensions", {}).get("jobs")
+    if jobs is None:
+        return
+    jobs.start()
+    # On SIGTERM, start no new job step at once (worker_exit, which waits for the step in flight,
+    # runs only once the requests in flight are done); then gunicorn's own graceful shutdown.
+    graceful_exit = worker.handle_exit
+
+    def handle_exit(signum, frame):
+        jobs.request_stop()
+        graceful_exit(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle_exit)
+
+
+def worker_exit(server, worker):
+    """Stop the job runner after its step in flight and let go of its job, so it resumes at once elsewhere."""
+    jobs = getattr(worker.wsgi, "extensions", {}).get("jobs")
+    if jobs is not None:
+        jobs.stop()
 
 
 def child_exit(server, worker):

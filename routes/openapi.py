@@ -38,7 +38,8 @@ def build_spec(version: str, max_batch_size: int, default_country: str) -> dict[
     spec["info"]["version"] = version
     spec["servers"] = [{"url": "/"}]
     schemas = spec["components"]["schemas"]
-    schemas["BatchRequest"]["properties"]["asins"]["maxItems"] = max_batch_size
+    for field in ("asins", "identifiers"):
+        schemas["BatchRequest"]["properties"][field]["maxItems"] = max_batch_size
     spec["components"]["parameters"]["CountryQuery"]["schema"] = {
         "$ref": "#/components/schemas/Country",
         "default": default_country,

@@ -66,6 +66,7 @@ def make_app(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Callable[...,
 
     yield build
     for app in apps:
+        app.extensions["jobs"].stop()
         app.extensions["asin_service"].close()
         app.extensions["limiter"].close()
 

@@ -71,8 +71,11 @@ LIMITER_WAIT = Histogram(
 CACHE_LOOKUPS = Counter("fba_cache_lookups_total", "ASINs looked up in the result cache, by result (hit or miss)", ["result"])
 CACHE_ERRORS = Counter("fba_cache_errors_total", "Result cache failures (answered as misses or not stored), by operation", ["operation"])
 
-# Jobs (not built yet): their metrics go here, e.g. fba_jobs_total{state} for jobs created,
-# finished and failed, and fba_job_items_total{result} for the ASINs they have processed.
+# Jobs: counters only (they add up across workers and hosts' scrapes); progress is their rate.
+JOBS = Counter("fba_jobs_total", "Batch jobs by event: created, done, failed, cancelled", ["event"])
+JOB_ITEMS = Counter(
+    "fba_job_items_total", "Job items answered, by result (succeeded or failed; cached counts those from the cache too)", ["result"]
+)
 
 
 class _HasStatus(Protocol):
@@ -133,6 +136,18 @@ def count_cache_lookups(hits: int, misses: int) -> None:
 def count_cache_error(operation: str) -> None:
     """Count one result-cache failure in `operation` (open, get_many, put_many)."""
     CACHE_ERRORS.labels(operation).inc()
+
+
+def count_job_event(event: str) -> None:
+    """Count one job created, done, failed or cancelled."""
+    JOBS.labels(event).inc()
+
+
+def count_job_items(succeeded: int, failed: int, cached: int) -> None:
+    """Count job items answered (progress: rate(fba_job_items_total[1m]) is items per second)."""
+    for result, count in (("succeeded", succeeded), ("failed", failed), ("cached", cached)):
+        if count:
+            JOB_ITEMS.labels(result).inc(count)
 
 
 def multiprocess_dir() -> str | None:

@@ -34,9 +34,18 @@ def test_pm2_runs_gunicorn_from_the_ecosystem_file(tmp_path):
                 time.sleep(0.3)
         assert health is not None, pm2("logs", "--nostream", "--lines", "50").stdout
         assert (health["status"], health["mode"]) == ("ok", "emulator")
-        processes = json.loads(pm2("jlist").stdout)
-        assert [(p["name"], p["pm2_env"]["status"]) for p in processes] == [("fba-backend", "online")]
-        assert processes[0]["pm2_env"]["pm_exec_path"].endswith(".venv/bin/gunicorn")
+        processes = {p["name"]: p["pm2_env"] for p in json.loads(pm2("jlist").stdout)}
+        assert processes["fba-backend"]["status"] == "online"
+        assert processes["fba-backend"]["pm_exec_path"].endswith(".venv/bin/gunicorn")
+        # The jobs worker app: with the default JOB_BACKEND=sqlite the service runs jobs, so the
+        # worker exits 0 at once and PM2 leaves it stopped instead of restarting it in a loop.
+        deadline = time.monotonic() + 30
+        while processes["fba-jobs-worker"]["status"] != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            processes = {p["name"]: p["pm2_env"] for p in json.loads(pm2("jlist").stdout)}
+        worker = processes["fba-jobs-worker"]
+        assert (worker["status"], worker["restart_time"]) == ("stopped", 0), pm2("logs", "--nostream", "--lines", "30").stdout
+        assert worker["pm_exec_path"].endswith(".venv/bin/flask")
         assert httpx.get(f"http://127.0.0.1:{port}/asin/B07N4M94X4").json()["success"] is True
     finally:
         pm2("delete", "all")

@@ -21,8 +21,12 @@ from utils.marketplaces import SUPPORTED_CODES
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}
 API_KEY = "test-key-0123456789abcdef"
 # Path parameter values and a body that make each documented operation a valid request.
-PATH_VALUES = {"asin": "B07N4M94X4", "country": "US"}
-BODIES = {"/asin/{country}": {"asin": "B07N4M94X4"}, "/asin/batch/{country}": {"asins": ["B07N4M94X4"]}}
+PATH_VALUES = {"asin": "B07N4M94X4", "country": "US", "job_id": "0123456789abcdef"}
+BODIES = {
+    "/asin/{country}": {"asin": "B07N4M94X4"},
+    "/asin/batch/{country}": {"asins": ["B07N4M94X4"]},
+    "/jobs/{country}": {"asins": ["B07N4M94X4"]},
+}
 
 
 def documented_operations(spec: dict[str, Any]) -> set[tuple[str, str]]:

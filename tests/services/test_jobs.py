@@ -1,0 +1,136 @@
+"""The job store on its own: claims, leases, idempotent answers, counts, cancel and purge, with a fake clock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from services.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobError, PendingItem, SQLiteJobStore, split_transient
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock) -> SQLiteJobStore:
+    return SQLiteJobStore(tmp_path / "jobs.sqlite", clock=clock)
+
+
+def entry(asin: str, *, success: bool = True, cached: bool = False, code: str | None = None) -> dict:
+    answer = {"asin": asin, "success": success, "cached": cached}
+    if not success:
+        answer["error"] = {"code": code or "NOT_FOUND", "message": "no"}
+    return answer
+
+
+def test_a_job_keeps_its_items_in_order(store):
+    job = store.create("US", "ASIN", (f"B0{i:08d}" for i in range(5000)), refresh=False, source="json", max_items=10_000)
+    assert job.status == QUEUED and job.total == 5000 and job.done == 0
+    pending = store.pending(job.id, 30)
+    assert [item.position for item in pending] == list(range(30)) and pending[3].input == "B000000003"
+
+
+def test_a_job_over_max_job_size_is_refused_and_leaves_nothing(store):
+    with pytest.raises(JobError) as refused:
+        store.create("US", "ASIN", (f"B0{i:08d}" for i in range(101)), refresh=False, source="json", max_items=100)
+    assert refused.value.status == 413 and refused.value.code == "JOB_TOO_LARGE"
+    assert store.list(10) == []
+
+
+def test_a_failing_upload_leaves_no_half_job(store):
+    def values():
+        yield "B000000001"
+        raise ValueError("line 2 is not UTF-8")
+
+    with pytest.raises(ValueError):
+        store.create("US", "ASIN", values(), refresh=False, source="csv", max_items=100)
+    assert store.list(10) == []
+
+
+def test_answers_are_counted_once_and_only_by_the_holder(store):
+    job = store.create("US", "ASIN", ["A", "B", "C"], refresh=False, source="json", max_items=10)
+    claimed = store.claim("me:1:x")
+    assert claimed is not None and claimed.id == job.id and claimed.status == RUNNING
+    assert store.record(job.id, "someone-else", {0: entry("A")}, []) is None
+    updated = store.record(job.id, "me:1:x", {0: entry("A", cached=True), 1: entry("B", success=False)}, [2])
+    assert (updated.done, updated.succeeded, updated.failed, updated.cached) == (2, 1, 1, 1)
+    # The same answers again (a step repeated after a crash) change nothing.
+    again = store.record(job.id, "me:1:x", {0: entry("A"), 1: entry("B")}, [])
+    assert (again.done, again.succeeded, again.failed) == (2, 1, 1)
+    assert store.pending(job.id, 10) == [PendingItem(2, "C", 1)]
+    assert [(p, value) for p, value, _ in store.results(job.id)] == [(0, "A"), (1, "B")]
+
+
+def test_a_live_claim_is_respected_until_its_lease_lapses(store, clock):
+    store.create("US", "ASIN", ["A"], refresh=False, source="json", max_items=10)
+    # A holder on another host: its liveness cannot be checked here, only its lease.
+    assert store.claim("other-host:1:x", lease=60) is not None
+    assert store.claim("me:2:y") is None
+    clock.now += 61
+    taken = store.claim("me:2:y")
+    assert taken is not None and taken.status == RUNNING
+
+
+def test_a_claim_held_by_a_dead_process_on_this_host_is_taken_over_at_once(store):
+    import socket
+
+    store.create("US", "ASIN", ["A"], refresh=False, source="json", max_items=10)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_owner = f"{socket.gethostname()}:{gone.stdout.strip()}:abcd1234"
+    assert store.claim(dead_owner, lease=3600) is not None
+    assert store.claim("me:2:y") is not None  # the lease has an hour to run, but its process is gone
+
+
+def test_cancel_stops_the_holder_and_keeps_what_was_answered(store):
+    job = store.create("US", "ASIN", ["A", "B"], refresh=False, source="json", max_items=10)
+    store.claim("me:1:x")
+    store.record(job.id, "me:1:x", {0: entry("A")}, [])
+    assert store.cancel(job.id).status == CANCELLED
+    assert store.record(job.id, "me:1:x", {1: entry("B")}, []) is None
+    assert [value for _, value, _ in store.results(job.id)] == ["A"]
+    assert store.claim("me:1:x") is None
+
+
+def test_finish_marks_done_and_progress_reads_it(store, clock):
+    job = store.create("US", "ASIN", ["A", "B", "C", "D"], refresh=False, source="json", max_items=10)
+    store.claim("me:1:x")
+    clock.now += 2
+    running = store.record(job.id, "me:1:x", {0: entry("A"), 1: entry("B")}, [])
+    view = running.view(clock.now)
+    assert view["progress_percent"] == 50.0 and view["asins_per_second"] == 1.0 and view["eta_seconds"] == 2.0
+    store.record(job.id, "me:1:x", {2: entry("C"), 3: entry("D")}, [])
+    store.finish(job.id, "me:1:x", DONE)
+    done = store.get(job.id)
+    assert done.status == DONE and done.view(clock.now)["eta_seconds"] == 0.0 and done.finished_at == clock.now
+
+
+def test_jobs_untouched_for_the_retention_are_purged(store, clock):
+    old = store.create("US", "ASIN", ["A"], refresh=False, source="json", max_items=10)
+    clock.now += 7 * 86400
+    recent = store.create("US", "ASIN", ["B"], refresh=False, source="json", max_items=10)
+    assert store.purge(clock.now - 86400) == 1
+    assert store.get(old.id) is None and store.get(recent.id) is not None
+    assert list(store.results(old.id)) == []
+
+
+def test_transient_failures_are_tried_again_then_stored():
+    items = [PendingItem(0, "A", 0), PendingItem(1, "B", 3), PendingItem(2, "C", 0)]
+    entries = {
+        0: entry("A", success=False, code="THROTTLED"),
+        1: entry("B", success=False, code="UPSTREAM_UNAVAILABLE"),
+        2: entry("C", success=False, code="NOT_FOUND"),
+    }
+    answered, retried, wait = split_transient(entries, items)
+    assert retried == [0] and sorted(answered) == [1, 2] and wait == 5.0
