@@ -48,7 +48,6 @@ import os
 import random
 import re
 import shlex
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -63,7 +62,7 @@ from typing import Any
 
 import httpx
 
-from bench.processes import GUNICORN, ROOT, Emulator, Service, _die_with_parent, _running, peak_rss_kib
+from bench.processes import Emulator, Service, peak_rss_kib
 from bench.report import machine_summary, markdown_table
 from bench.upstream import REAL_PLAN, THROTTLED
 from emulator.catalog import build_item
@@ -181,46 +180,6 @@ def write_supplier_csv(path: Path, rows: Sequence[SupplierRow]) -> None:
 
 class RestartableService(Service):
     """The service under gunicorn on a fixed port (a restart keeps the URL), its output appended to a log file."""
-
-    def __init__(self, settings: Mapping[str, str], port: int, log_path: Path) -> None:
-        super().__init__(settings)
-        self.port = port
-        self.log_path = log_path
-        self.last_stop: tuple[float, int | None] | None = None  # (seconds from SIGTERM to exit, exit status)
-
-    def start(self) -> RestartableService:
-        """Start gunicorn on `port` and wait until /health answers and every worker has been forked."""
-        self._output = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [str(GUNICORN), "-c", "gunicorn.conf.py", self.app_spec],
-            cwd=ROOT,
-            env=self._environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        _running.append(self)  # the atexit hook of bench.processes stops it if the script dies
-        try:
-            self._wait_until_ready(int(self.settings.get("WEB_CONCURRENCY", "1")))
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """SIGTERM the master and wait for its graceful exit (kill after STOP_TIMEOUT); note how long it took."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            started = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self.last_stop = (time.monotonic() - started, proc.returncode)
-        super().stop()
 
     def peak_rss_mib(self) -> list[float]:
         """VmHWM of each worker, in MiB."""

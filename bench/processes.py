@@ -142,10 +142,16 @@ class Emulator:
 class Service:
     """The service as production runs it: `.venv/bin/gunicorn -c gunicorn.conf.py APP`, on a free port."""
 
-    def __init__(self, settings: Mapping[str, str], app_spec: str = "app:create_app()") -> None:
+    def __init__(
+        self, settings: Mapping[str, str], app_spec: str = "app:create_app()", *, port: int = 0, log_path: Path | None = None
+    ) -> None:
         self.settings = dict(settings)
         self.app_spec = app_spec
-        self.port = 0
+        # A fixed port and log file keep the URL and the output across a restart; else a free port and a temporary file.
+        self.port = port
+        self._fixed_port = port
+        self.log_path = log_path
+        self.last_stop: tuple[float, int | None] | None = None  # (seconds from SIGTERM to exit, exit status)
         self._proc: subprocess.Popen[Any] | None = None
         self._output: IO[bytes] | None = None
 
@@ -170,8 +176,8 @@ class Service:
 
     def start(self) -> Service:
         """Start gunicorn and wait until /health answers and every worker has been forked."""
-        self.port = free_port()
-        self._output = tempfile.TemporaryFile(prefix="bench-gunicorn-")
+        self.port = self._fixed_port or free_port()
+        self._output = self.log_path.open("ab") if self.log_path else tempfile.TemporaryFile(prefix="bench-gunicorn-")
         command = [str(GUNICORN), "-c", "gunicorn.conf.py", self.app_spec]
         self._proc = subprocess.Popen(
             command,
@@ -226,7 +232,9 @@ class Service:
     def stop(self) -> None:
         """SIGTERM the master, wait for a graceful exit, kill it if it hangs (idempotent)."""
         if self._proc is not None:
+            started = time.monotonic()
             terminate(self._proc, STOP_TIMEOUT)
+            self.last_stop = (time.monotonic() - started, self._proc.returncode)
             self._proc = None
         if self._output is not None:
             self._output.close()

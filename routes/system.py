@@ -11,7 +11,7 @@ bp = Blueprint("system", __name__)
 
 @bp.get("/health")
 def get_health() -> Response:
-    """ok or degraded, mode, version, uptime, the last SP-API success and failure, the limiter's pace, the cache's hit ratio."""
+    """ok or degraded, mode, version, uptime, the last SP-API success and failure, the limiter's pace, the cache, the jobs."""
     settings = current_app.config["SETTINGS"]
     upstream = current_app.extensions["upstream_health"].snapshot()
     circuits = current_app.extensions["spapi"].circuits
@@ -30,6 +30,7 @@ def get_health() -> Response:
             },
             "rate_limiter": current_app.extensions["limiter"].snapshot(),
             "cache": current_app.extensions["asin_service"].cache.stats(),
+            "jobs": current_app.extensions["jobs"].health(),
         }
     )
 

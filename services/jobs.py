@@ -216,6 +216,9 @@ class JobStore(Protocol):
     def purge(self, older_than: float) -> int:
         """Delete jobs untouched since `older_than` (epoch seconds); how many."""
 
+    def active_counts(self) -> dict[str, int]:
+        """For /health: how much work waits or runs."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -432,6 +435,13 @@ class SQLiteJobStore:
             if len(rows) < _RESULTS_PAGE:
                 return
             after = rows[-1][0]
+
+    @translate_store_errors((sqlite3.Error, OSError), "SQLite")
+    def active_counts(self) -> dict[str, int]:
+        """How many jobs are queued and running."""
+        rows = self._connection().execute("SELECT status, COUNT(*) FROM jobs WHERE status IN (?, ?) GROUP BY status", (QUEUED, RUNNING))
+        counts = dict(rows.fetchall())
+        return {"queued": counts.get(QUEUED, 0), "running": counts.get(RUNNING, 0)}
 
     @translate_store_errors((sqlite3.Error, OSError), "SQLite")
     def claim(self, owner: str, lease: float = LEASE_SECONDS) -> Job | None:
@@ -700,6 +710,15 @@ class JobService:
             metrics.count_job_event(CANCELLED)
             log.info("job %s: cancelled at %d of %d items", job.id, job.done, job.total)
         return job
+
+    def health(self) -> dict[str, Any]:
+        """For /health: the backend, where the store is, whether it answers, and how many jobs wait or run."""
+        backend = "redis" if self._enqueue is not None else "sqlite"
+        try:
+            counts = self.store.active_counts()
+        except JobError:  # already logged by the store
+            return {"backend": backend, "location": self.store.location, "store_ok": False}
+        return {"backend": backend, "location": self.store.location, "store_ok": True, **counts}
 
     def view(self, job: Job) -> dict[str, Any]:
         """The job as JSON, its rate and ETA as of now."""

@@ -270,6 +270,14 @@ class RedisJobStore:
             self._redis.zrem(PREFIX + "index", *gone)
         return len(gone)
 
+    @translate_store_errors((redis.RedisError,), "Redis")
+    def active_counts(self) -> dict[str, int]:
+        """RQ parts waiting on the queue, and `flask jobs worker` processes alive."""
+        from rq import Worker
+
+        queue = Queue(QUEUE_NAME, connection=self._redis)
+        return {"queued_parts": queue.count, "workers": Worker.count(queue=queue)}
+
     def close(self) -> None:
         """Close the connection pool."""
         self._redis.close()

@@ -216,3 +216,21 @@ def test_jobs_are_listed_newest_first(client):
     second = client.post("/jobs/DE", json={"asins": ["B07N4M94X4"]}).get_json()["id"]
     listed = client.get("/jobs").get_json()["jobs"]
     assert [j["id"] for j in listed] == [second, first] and listed[0]["country"] == "DE"
+
+
+def test_health_shows_the_job_store_and_waiting_jobs(client):
+    client.post("/jobs/US", json={"asins": ["B07N4M94X4"]})
+    jobs = client.get("/health").get_json()["jobs"]
+    assert jobs["backend"] == "sqlite" and jobs["location"].endswith("jobs.sqlite")
+    assert (jobs["store_ok"], jobs["queued"], jobs["running"]) == (True, 1, 0)
+
+
+def test_an_unwritable_data_dir_answers_503_for_jobs_and_lookups_still_work(make_app, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("DATA_DIR cannot be created below a file")
+    client = make_app(data_dir=str(blocker / "data")).test_client()
+    refused = client.post("/jobs/US", json={"asins": ["B07N4M94X4"]})
+    assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "JOBS_UNAVAILABLE"
+    assert client.get("/jobs").status_code == 503
+    assert client.get("/health").get_json()["jobs"]["store_ok"] is False
+    assert client.get("/asin/B07N4M94X4").get_json()["success"] is True

@@ -65,3 +65,25 @@ def test_submitting_queues_one_rq_job_per_part(redis_url):
         (run_part, (job.id, 2 * PART_SIZE, 2 * PART_SIZE + 1)),
     ]
     assert all(q.retries_left == 3 for q in queued)
+
+
+def test_health_counts_waiting_parts(redis_url):
+    from rq import Queue
+
+    from services.jobs_redis import QUEUE_NAME
+
+    client = redis.Redis.from_url(redis_url)
+    service = RedisJobService(make_store(redis_url), Queue(QUEUE_NAME, connection=client), max_items=10_000)
+    service.submit("US", "ASIN", [f"B0{i:08d}" for i in range(PART_SIZE + 1)], refresh=False, source="json")
+    health = service.health()
+    assert (health["backend"], health["store_ok"], health["queued_parts"], health["workers"]) == ("redis", True, 2, 0)
+
+
+def test_health_says_when_redis_is_down():
+    from rq import Queue
+
+    from tests.redis_server import free_port
+
+    client = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    service = RedisJobService(RedisJobStore(client, retention=60), Queue("x", connection=client), max_items=10)
+    assert service.health()["store_ok"] is False
