@@ -35,7 +35,7 @@ from routes import asin_service
 from services import errors
 from services.asin_service import AsinService
 from services.errors import LookupFailure
-from services.jobs import Job, JobService
+from services.jobs import Job, JobService, job_step
 from utils.csv_io import CsvError, csv_rows, read_done_inputs, read_identifier_column
 from utils.marketplaces import UnknownCountry, resolve_country
 
@@ -231,15 +231,6 @@ class _Outage(Exception):
 def _in_passing(entry: Entry) -> bool:
     """True for a failure that says nothing about the input (quota, SP-API or the network failing)."""
     return not entry["success"] and entry["error"]["code"] not in ITEM_ERRORS
-
-
-def _look_up(service: AsinService, identifier_type: str, values: list[str], *, country: str, refresh: bool) -> list[Entry]:
-    """The service's entries for `values` (ASINs, or UPC/EAN/... resolved to ASINs), in order."""
-    if identifier_type == "ASIN":
-        answer = service.batch_lookup(values, country, refresh=refresh)
-    else:
-        answer = service.batch_lookup_identifiers(values, identifier_type, country, refresh=refresh)
-    return answer["results"]
 
 
 def _answer_chunk(
@@ -441,7 +432,7 @@ def batch_csv(
     state = f"{done} already in {output}, resuming" if done else f"writing {output}"
     click.echo(f"batch: {total} {column.identifier_type} from {source} ({named}), {country}; {state}", err=True)
 
-    look_up = functools.partial(_look_up, service, column.identifier_type, country=country, refresh=refresh)
+    look_up = functools.partial(service.lookup_list, identifier_type=column.identifier_type, country=country, refresh=refresh)
     progress = _Progress(total, done, tty=sys.stderr.isatty())
     succeeded = failed = cached = 0
     outage: _Outage | None = None
@@ -557,10 +548,9 @@ def run_worker(burst: bool) -> None:
         return
     from rq import SimpleWorker
 
-    from services.jobs import CHUNK
     from services.jobs_redis import bind_worker
 
-    bind_worker(service.store, asin_service(), max(1, min(settings.max_batch_size, CHUNK * settings.max_workers)))
+    bind_worker(service.store, asin_service(), job_step(settings))
     # SimpleWorker runs each part in this process: the limiter, cache and SP-API clients stay warm.
     worker = SimpleWorker([service.queue], connection=service.queue.connection)
     click.echo(f"jobs worker {worker.name}: queue {service.queue.name} at {settings.redis_label}", err=True)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.routing import PathConverter
 
-from routes import asin_service
+from routes import asin_service, json_object, refresh_requested
 from routes.errors import ApiError, entry_response
 from services.errors import LookupFailure
 from utils.identifiers import IDENTIFIER_TYPES
@@ -22,33 +22,6 @@ class AnyPathConverter(PathConverter):
 
 
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", AnyPathConverter))
-
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
-
-
-def _json_object() -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 naming the problem."""
-    if not request.is_json:
-        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON, with Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "INVALID_REQUEST", "The body is not valid JSON")
-    if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_REQUEST", "The body must be a JSON object")
-    return body
-
-
-def _refresh(body: dict[str, Any] | None = None) -> bool:
-    """`refresh` from the JSON body (a boolean) or the query string (true/false): skip the cache."""
-    if body is not None and "refresh" in body:
-        value = body["refresh"]
-        if not isinstance(value, bool):
-            raise ApiError(400, "INVALID_REQUEST", "'refresh' must be true or false")
-        return value
-    text = request.args.get("refresh", "").strip().lower()
-    if text not in _TRUE + _FALSE:
-        raise ApiError(400, "INVALID_REQUEST", "?refresh= must be true or false")
-    return text in _TRUE
 
 
 def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Response, int]:
@@ -65,16 +38,16 @@ def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Re
 def get_asin(asin: str) -> Response | tuple[Response, int]:
     """Facts for one ASIN; the marketplace from ?country= (default DEFAULT_COUNTRY); ?refresh=true skips the cache."""
     country = request.args.get("country") or current_app.config["SETTINGS"].default_country
-    return _single(asin, country, _refresh())
+    return _single(asin, country, refresh_requested())
 
 
 @bp.post("/asin/<country>")
 def post_asin(country: str) -> Response | tuple[Response, int]:
     """Facts for the ASIN in `{"asin": "...", "refresh": false}` in `country`."""
-    body = _json_object()
+    body = json_object()
     if "asin" not in body:
         raise ApiError(400, "INVALID_REQUEST", 'The body needs an \'asin\' field, e.g. {"asin": "B07N4M94X4"}')
-    return _single(body["asin"], country, _refresh(body))
+    return _single(body["asin"], country, refresh_requested(body))
 
 
 def _batch_items(body: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -104,9 +77,9 @@ def _batch_items(body: dict[str, Any]) -> tuple[str, list[Any]]:
 @bp.post("/asin/batch/<country>")
 def post_batch(country: str) -> Response | tuple[Response, int]:
     """Facts for every ASIN in `{"asins": [...]}`, or every code in `{"identifiers": [...], "identifier_type": "UPC"}`, in order."""
-    body = _json_object()
+    body = json_object()
     field, items = _batch_items(body)
-    refresh = _refresh(body)
+    refresh = refresh_requested(body)
     service = asin_service()
     try:
         if field == "identifiers":

@@ -8,8 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
-from routes import job_service
-from routes.asin import _json_object, _refresh
+from routes import job_service, json_object, refresh_requested
 from routes.errors import ApiError, error_response
 from services.jobs import Job, JobError
 from utils.csv_io import CsvError, csv_rows, ndjson_lines, read_identifier_column
@@ -54,7 +53,7 @@ def _identifier_type(raw: object) -> str:
 
 def _json_items() -> tuple[str, list[str], bool, str]:
     """(identifier type, values, refresh, source) of a JSON job body."""
-    body = _json_object()
+    body = json_object()
     has_asins, has_identifiers = "asins" in body, "identifiers" in body
     if has_asins == has_identifiers:
         raise ApiError(400, "INVALID_REQUEST", 'Send either {"asins": [...]} or {"identifiers": [...], "identifier_type": "UPC"}, not both')
@@ -62,7 +61,7 @@ def _json_items() -> tuple[str, list[str], bool, str]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ApiError(400, "INVALID_REQUEST", "'asins' / 'identifiers' must be a list of strings")
     identifier_type = "ASIN" if has_asins else _identifier_type(body.get("identifier_type"))
-    return identifier_type, values, _refresh(body), "json"
+    return identifier_type, values, refresh_requested(body), "json"
 
 
 def _upload_items() -> tuple[str, Iterable[str], bool, str]:
@@ -83,7 +82,7 @@ def _upload_items() -> tuple[str, Iterable[str], bool, str]:
     if "identifier_type" in request.args:
         identifier_type = _identifier_type(request.args["identifier_type"])
     source = f"csv:{name}" + (f" column {column.column}" if column.column else " (no header)")
-    return identifier_type, column.values, _refresh(), source
+    return identifier_type, column.values, refresh_requested(), source
 
 
 @bp.post("/jobs/<country>")
@@ -93,7 +92,7 @@ def create_job(country: str) -> tuple[Response, int, dict[str, str]]:
         code = resolve_country(country).code
     except UnknownCountry as exc:
         raise ApiError(400, "INVALID_COUNTRY", str(exc)) from None
-    if request.mimetype == "application/json" or request.is_json:
+    if request.is_json:
         identifier_type, values, refresh, source = _json_items()
     elif request.mimetype in _CSV_TYPES or request.mimetype == "multipart/form-data":
         identifier_type, values, refresh, source = _upload_items()

@@ -198,6 +198,12 @@ class AsinService:
                 results[index] = entries[asin]
         return self._batch_answer("batch", "ASINs", marketplace, asins, results, positions, entries, counts, started)
 
+    def lookup_list(self, values: list[Any], identifier_type: str, country: object, *, refresh: bool = False) -> list[Entry]:
+        """Entries for `values` in order: ASINs (`identifier_type` "ASIN") or codes of a type batch_lookup_identifiers takes."""
+        if identifier_type == "ASIN":
+            return self.batch_lookup(values, country, refresh=refresh)["results"]
+        return self.batch_lookup_identifiers(values, identifier_type, country, refresh=refresh)["results"]
+
     def batch_lookup_identifiers(
         self, identifiers: list[Any], identifier_type: object, country: object, *, refresh: bool = False
     ) -> dict[str, Any]:

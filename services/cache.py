@@ -29,6 +29,7 @@ from redis.retry import Retry
 from services import errors
 from utils import metrics
 from utils.redaction import mask_url_password
+from utils.sqlite import immediate_transaction
 
 log = logging.getLogger(__name__)
 
@@ -330,8 +331,7 @@ class SqliteResultCache(ResultCache):
 
     def _write(self, rows: list[tuple[str, str, float, float]], now: float) -> None:
         conn = self._connection()
-        with conn:  # COMMIT, or ROLLBACK on an error
-            conn.execute("BEGIN IMMEDIATE")
+        with immediate_transaction(conn):
             conn.executemany(
                 "INSERT OR REPLACE INTO results (key, record, expires_at) VALUES (?, ?, ?)",
                 [(key, text, expires_at) for key, text, _ttl, expires_at in rows],

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from services import errors
 from services.asin_service import AsinService
 from utils import metrics
 from utils.marketplaces import UnknownCountry, resolve_country
+from utils.sqlite import immediate_transaction
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ def translate_store_errors(kinds: tuple[type[BaseException], ...], what: str) ->
 
 class UnavailableJobStore:
     """Stands in for a job store that could not be opened: every call answers 503, the rest of the service runs."""
+
+    backend = "sqlite"
 
     def __init__(self, location: str, reason: str) -> None:
         self.location = location
@@ -167,7 +170,8 @@ class Job:
             },
             "progress_percent": round(100 * self.done / self.total, 1) if self.total else 100.0,
             "asins_per_second": round(rate, 2) if rate else None,
-            "eta_seconds": round(remaining / rate, 1) if rate and not self.finished else (0.0 if self.finished else None),
+            # A rate exists only while running.
+            "eta_seconds": 0.0 if self.finished else (round(remaining / rate, 1) if rate else None),
             "created_at": _iso(self.created_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
@@ -185,12 +189,17 @@ class PendingItem:
 
 
 class JobStore(Protocol):
-    """Where jobs and their items live; every method is safe to call from any thread or process."""
+    """What the routes, the CLI and JobService ask of a job store (sqlite or redis); safe from any thread or process.
 
+    How a store's work is handed out differs (claims in SQLiteJobStore, RQ parts in RedisJobStore),
+    so those methods are each store's own.
+    """
+
+    backend: str
     location: str
 
     def create(self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str, max_items: int) -> Job:
-        """Store a new queued job with one item per value (in order); JobError if over `max_items`."""
+        """Store a new queued job with one item per value (in order); JobError if empty or over `max_items`."""
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None."""
@@ -203,18 +212,6 @@ class JobStore(Protocol):
 
     def results(self, job_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
         """(position, input, entry) of every answered item, in input order."""
-
-    def pending(self, job_id: str, limit: int) -> list[PendingItem]:
-        """Up to `limit` unanswered items, lowest position first."""
-
-    def record(self, job_id: str, owner: str, answered: dict[int, dict[str, Any]], retried: Iterable[int]) -> Job | None:
-        """Store answers and count retries, renewing `owner`'s claim; None when `owner` no longer holds the job."""
-
-    def finish(self, job_id: str, owner: str, status: str, error: str | None = None) -> None:
-        """Mark the job finished (unless it was cancelled) and let go of it."""
-
-    def purge(self, older_than: float) -> int:
-        """Delete jobs untouched since `older_than` (epoch seconds); how many."""
 
     def active_counts(self) -> dict[str, int]:
         """For /health: how much work waits or runs."""
@@ -293,6 +290,24 @@ def _owner_gone(owner: str | None, host: str) -> bool:
     return not metrics.pid_alive(int(parts[1]))
 
 
+def item_batches(values: Iterable[str], max_items: int, size: int) -> Iterator[list[str]]:
+    """`values` in lists of up to `size`, read as they come; JobError past `max_items`, or if there are none."""
+    batch: list[str] = []
+    total = 0
+    for value in values:
+        if total >= max_items:
+            raise JobError(413, "JOB_TOO_LARGE", f"the job has more than MAX_JOB_SIZE={max_items} items; split the list")
+        batch.append(value)
+        total += 1
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if total == 0:
+        raise JobError(400, "EMPTY_JOB", "the job has no items: send at least one ASIN or identifier")
+    if batch:
+        yield batch
+
+
 def counts_of(entries: Iterable[dict[str, Any]]) -> tuple[int, int, int]:
     """(succeeded, failed, cached) among answered entries."""
     succeeded = failed = cached = 0
@@ -308,6 +323,8 @@ def counts_of(entries: Iterable[dict[str, Any]]) -> tuple[int, int, int]:
 
 class SQLiteJobStore:
     """Jobs in one SQLite file (WAL): shared by every worker process on this machine."""
+
+    backend = "sqlite"
 
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
@@ -327,16 +344,8 @@ class SQLiteJobStore:
             self._local.conn = conn
         return conn
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._connection())
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -358,19 +367,9 @@ class SQLiteJobStore:
             )
         total = 0
         try:
-            batch: list[tuple[str, int, str]] = []
-            for value in values:
-                if total >= max_items:
-                    raise JobError(413, "JOB_TOO_LARGE", f"the job has more than MAX_JOB_SIZE={max_items} items; split the list")
-                batch.append((job_id, total, value))
-                total += 1
-                if len(batch) >= _INSERT_BATCH:
-                    self._insert(batch)
-                    batch = []
-            if batch:
-                self._insert(batch)
-            if total == 0:
-                raise JobError(400, "EMPTY_JOB", "the job has no items: send at least one ASIN or identifier")
+            for batch in item_batches(values, max_items, _INSERT_BATCH):
+                self._insert([(job_id, total + offset, value) for offset, value in enumerate(batch)])
+                total += len(batch)
         except BaseException:
             self._delete(job_id)
             raise
@@ -541,12 +540,8 @@ class SQLiteJobStore:
 
 def lookup_step(service: AsinService, job: Job, items: list[PendingItem]) -> dict[int, dict[str, Any]]:
     """Look up `items` of `job` through the batch service; each entry by position, with its input."""
-    values = [item.input for item in items]
-    if job.identifier_type == "ASIN":
-        answer = service.batch_lookup(values, job.country, refresh=job.refresh)
-    else:
-        answer = service.batch_lookup_identifiers(values, job.identifier_type, job.country, refresh=job.refresh)
-    return {item.position: {"input": item.input, **entry} for item, entry in zip(items, answer["results"], strict=True)}
+    entries = service.lookup_list([item.input for item in items], job.identifier_type, job.country, refresh=job.refresh)
+    return {item.position: {"input": item.input, **entry} for item, entry in zip(items, entries, strict=True)}
 
 
 def split_transient(
@@ -713,12 +708,12 @@ class JobService:
 
     def health(self) -> dict[str, Any]:
         """For /health: the backend, where the store is, whether it answers, and how many jobs wait or run."""
-        backend = "redis" if self._enqueue is not None else "sqlite"
+        where = {"backend": self.store.backend, "location": self.store.location}
         try:
             counts = self.store.active_counts()
         except JobError:  # already logged by the store
-            return {"backend": backend, "location": self.store.location, "store_ok": False}
-        return {"backend": backend, "location": self.store.location, "store_ok": True, **counts}
+            return {**where, "store_ok": False}
+        return {**where, "store_ok": True, **counts}
 
     def view(self, job: Job) -> dict[str, Any]:
         """The job as JSON, its rate and ETA as of now."""
@@ -741,6 +736,11 @@ class JobService:
         self.store.close()
 
 
+def job_step(settings: Any) -> int:
+    """Items looked up per step of a job: a chunk of 20 for each of MAX_WORKERS threads, at most MAX_BATCH_SIZE."""
+    return max(1, min(settings.max_batch_size, CHUNK * settings.max_workers))
+
+
 def build_jobs(settings: Any, service: AsinService) -> JobService:
     """The job service for JOB_BACKEND: sqlite (a runner thread per worker, started by `start`) or redis (RQ)."""
     if settings.job_backend == "redis":
@@ -753,6 +753,5 @@ def build_jobs(settings: Any, service: AsinService) -> JobService:
     except (OSError, sqlite3.Error) as exc:
         log.error("cannot open the job store %s (%s): /jobs answers 503 until the service restarts with a writable DATA_DIR", path, exc)
         return JobService(UnavailableJobStore(str(path), f"{path} cannot be opened"), max_items=settings.max_job_size)
-    step = max(1, min(settings.max_batch_size, CHUNK * settings.max_workers))
-    runner = JobRunner(store, service, step=step, retention=settings.job_retention)
+    runner = JobRunner(store, service, step=job_step(settings), retention=settings.job_retention)
     return JobService(store, max_items=settings.max_job_size, runner=runner)

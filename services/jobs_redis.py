@@ -23,20 +23,18 @@ from typing import Any
 import redis
 from rq import Queue, Retry
 
-from services import jobs as jobs_module
 from services.asin_service import AsinService
 from services.jobs import (
     CANCELLED,
-    CHUNK,
     DONE,
-    FINISHED,
     QUEUED,
     RUNNING,
     Job,
-    JobError,
     JobService,
     PendingItem,
     counts_of,
+    item_batches,
+    job_step,
     lookup_step,
     new_job_id,
     split_transient,
@@ -51,33 +49,16 @@ PREFIX = "fba:jobs:"
 PART_SIZE = 200
 _INSERT_BATCH = 2000
 _RESULTS_PAGE = 500
-_FIELDS = (
-    "country",
-    "identifier_type",
-    "refresh",
-    "source",
-    "status",
-    "total",
-    "done",
-    "succeeded",
-    "failed",
-    "cached",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "updated_at",
-    "run_started_at",
-    "run_done_start",
-    "error",
-)
 
 
-def _number(value: bytes | None, kind: type = float) -> Any:
-    return kind(value) if value not in (None, b"") else None
+def _number(value: bytes | None) -> float | None:
+    return float(value) if value not in (None, b"") else None
 
 
 class RedisJobStore:
     """Jobs and results in Redis: read by every host, written by whichever worker runs a part."""
+
+    backend = "redis"
 
     def __init__(self, client: redis.Redis, *, retention: float, clock: Callable[[], float] = time.time) -> None:
         self._redis = client
@@ -102,19 +83,9 @@ class RedisJobStore:
         now = self._clock()
         total = 0
         try:
-            batch: list[str] = []
-            for value in values:
-                if total >= max_items:
-                    raise JobError(413, "JOB_TOO_LARGE", f"the job has more than MAX_JOB_SIZE={max_items} items; split the list")
-                batch.append(value)
-                total += 1
-                if len(batch) >= _INSERT_BATCH:
-                    self._redis.rpush(self._key(job_id, ":inputs"), *batch)
-                    batch = []
-            if batch:
+            for batch in item_batches(values, max_items, _INSERT_BATCH):
                 self._redis.rpush(self._key(job_id, ":inputs"), *batch)
-            if total == 0:
-                raise JobError(400, "EMPTY_JOB", "the job has no items: send at least one ASIN or identifier")
+                total += len(batch)
         except BaseException:
             self._redis.delete(*self._keys(job_id))
             raise
@@ -223,11 +194,10 @@ class RedisJobStore:
     def start_part(self, job_id: str) -> Job | None:
         """Mark the job running (the first part to start sets its start time); None if it is gone or finished."""
         job = self.get(job_id)
-        if job is None or job.finished:
+        if job is None or job.status != QUEUED:
             return job
-        if job.status == QUEUED:
-            now = self._clock()
-            self._redis.hset(self._key(job_id), mapping={"status": RUNNING, "started_at": now, "run_started_at": now, "updated_at": now})
+        now = self._clock()
+        self._redis.hset(self._key(job_id), mapping={"status": RUNNING, "started_at": now, "run_started_at": now, "updated_at": now})
         return self.get(job_id)
 
     @translate_store_errors((redis.RedisError,), "Redis")
@@ -298,8 +268,7 @@ def _context() -> tuple[RedisJobStore, AsinService, int]:
         from app import create_app
 
         app = create_app()
-        jobs = app.extensions["jobs"]
-        bind_worker(jobs.store, app.extensions["asin_service"], jobs_module.CHUNK * app.config["SETTINGS"].max_workers)
+        bind_worker(app.extensions["jobs"].store, app.extensions["asin_service"], job_step(app.config["SETTINGS"]))
     return _worker_context["store"], _worker_context["service"], _worker_context["step"]
 
 
@@ -309,7 +278,7 @@ def run_part(job_id: str, start: int, end: int) -> int:
     answered_count = 0
     while True:
         job = store.start_part(job_id)
-        if job is None or job.status == CANCELLED or job.status in FINISHED:
+        if job is None or job.finished:
             return answered_count
         items = store.pending_in(job_id, start, end, step)
         if not items:
@@ -348,6 +317,3 @@ def build_redis_jobs(settings: Any) -> RedisJobService:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     store = RedisJobStore(client, retention=settings.job_retention)
     return RedisJobService(store, Queue(QUEUE_NAME, connection=client), max_items=settings.max_job_size)
-
-
-__all__ = ["CHUNK", "PART_SIZE", "QUEUE_NAME", "RedisJobService", "RedisJobStore", "bind_worker", "build_redis_jobs", "run_part"]

@@ -73,6 +73,8 @@ from typing import Any
 from pyrate_limiter import GCRA, Rate, RateItem
 from pyrate_limiter.abstracts.algorithm import State
 
+from utils.sqlite import immediate_transaction
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("memory", "sqlite", "redis")
@@ -329,15 +331,8 @@ class SQLiteStore(LimiterStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._lock, immediate_transaction(self._connection()) as conn:
+            yield conn
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
