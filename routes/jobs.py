@@ -79,8 +79,10 @@ def _upload_items() -> tuple[str, Iterable[str], bool, str]:
     except CsvError as exc:
         raise ApiError(400, "INVALID_CSV", str(exc)) from None
     identifier_type = column.identifier_type
-    if "identifier_type" in request.args:
-        identifier_type = _identifier_type(request.args["identifier_type"])
+    override = request.args.get("identifier_type")
+    if override is not None:
+        # ASIN too (a column the header or its values made look like codes); codes as for JSON jobs.
+        identifier_type = "ASIN" if override.strip().upper() == "ASIN" else _identifier_type(override)
     source = f"csv:{name}" + (f" column {column.column}" if column.column else " (no header)")
     return identifier_type, column.values, refresh_requested(), source
 

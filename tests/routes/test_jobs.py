@@ -132,6 +132,12 @@ def test_jobs_and_their_items_are_counted_in_metrics(make_app, fast):
     }
 
 
+@pytest.mark.parametrize(("query", "expected"), [("", "UPC"), ("?identifier_type=asin", "ASIN"), ("?identifier_type=EAN", "EAN")])
+def test_identifier_type_in_the_query_overrides_the_csv_header(client, query, expected):
+    submitted = client.post(f"/jobs/US{query}", data="upc\nB07N4M94X4\n", content_type="text/csv")
+    assert submitted.status_code == 202 and submitted.get_json()["identifier_type"] == expected
+
+
 def test_a_job_of_identifiers_by_json(make_app, fast):
     app = make_app(**FAST)
     client = app.test_client()
