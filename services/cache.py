@@ -23,13 +23,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from services import errors
 from utils import metrics
 from utils.redaction import mask_url_password
-from utils.sqlite import immediate_transaction
+from utils.redis_client import redis_client
+from utils.sqlite import SQLiteFile
 
 log = logging.getLogger(__name__)
 
@@ -233,95 +232,41 @@ class NullResultCache(ResultCache):
 
 
 class SqliteResultCache(ResultCache):
-    """A WAL-mode SQLite file under DATA_DIR, shared by every worker process and thread on the machine.
-
-    Each thread of each process opens its own connection on first use (WAL lets readers run
-    beside the one writer); a connection never crosses a fork.
-    """
+    """A WAL-mode SQLite file under DATA_DIR, shared by every worker process and thread on the machine (utils/sqlite.py)."""
 
     backend = "sqlite"
     failures = (sqlite3.Error, OSError)
-    # Writers wait this long for the file's write lock before the put is dropped (logged).
+    # Writers wait this long for the file's write lock before the put is dropped (logged): a lookup
+    # never waits on the cache longer than it would on SP-API's answer.
     busy_timeout = 1.0
     # Expired rows are deleted by one put in each process this often.
     cleanup_interval = 600.0
     _SCHEMA = (
-        "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at REAL NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS results_expires_at ON results (expires_at)",
+        "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at REAL NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS results_expires_at ON results (expires_at);"
     )
     # Well under SQLite's limit of host parameters in one statement.
     _MAX_KEYS_PER_SELECT = 500
 
     def __init__(self, data_dir: str, **options: Any) -> None:
         super().__init__(**options)
-        self._data_dir = data_dir
-        self._path = os.path.join(data_dir, SQLITE_FILENAME)
-        self._local = threading.local()
-        # Connections opened in this process (closed by close()) and the generation they belong to.
-        self._connections: list[sqlite3.Connection] = []
-        self._generation = object()
-        self._opened_pid = 0
-        # Connections inherited through a fork: kept referenced so they are never closed (or used) in the child.
-        self._inherited: list[sqlite3.Connection] = []
+        self._file = SQLiteFile(os.path.join(data_dir, SQLITE_FILENAME), busy_timeout=self.busy_timeout, schema=self._SCHEMA)
         self._next_cleanup = 0.0
 
     @property
     def location(self) -> str:
         """The SQLite file's path."""
-        return self._path
+        return self._file.location
 
     def close(self) -> None:
         """Close every connection this process opened."""
-        with self._open_lock:
-            if self._opened_pid == os.getpid():
-                for conn in self._connections:
-                    conn.close()
-            self._connections = []
-            self._generation = object()
-            self._opened_pid = 0
+        self._file.close()
 
     def _open(self) -> None:
-        pid = os.getpid()
-        if self._opened_pid == pid:
-            return
-        with self._open_lock:
-            if self._opened_pid == pid:
-                return
-            if self._opened_pid:
-                # Forked from a process that used the cache: its connections are not ours to touch.
-                self._inherited.extend(self._connections)
-                self._connections = []
-                self._generation = object()
-            os.makedirs(self._data_dir, exist_ok=True)
-            conn = self._connect()
-            try:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
-                for statement in self._SCHEMA:
-                    conn.execute(statement)
-            finally:
-                conn.close()
-            self._opened_pid = pid
-
-    def _connect(self) -> sqlite3.Connection:
-        # check_same_thread=False only so close() can close other threads' connections; each is used by one thread.
-        conn = sqlite3.connect(self._path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "generation", None) is self._generation:
-            return local.connection
-        conn = self._connect()
-        with self._open_lock:
-            self._connections.append(conn)
-            local.connection, local.generation = conn, self._generation
-        return conn
+        self._file.open()
 
     def _read(self, keys: list[str]) -> dict[str, str | bytes]:
-        conn = self._connection()
+        conn = self._file.connection()
         stored: dict[str, str | bytes] = {}
         for start in range(0, len(keys), self._MAX_KEYS_PER_SELECT):
             chunk = keys[start : start + self._MAX_KEYS_PER_SELECT]
@@ -330,8 +275,7 @@ class SqliteResultCache(ResultCache):
         return stored
 
     def _write(self, rows: list[tuple[str, str, float, float]], now: float) -> None:
-        conn = self._connection()
-        with immediate_transaction(conn):
+        with self._file.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO results (key, record, expires_at) VALUES (?, ?, ?)",
                 [(key, text, expires_at) for key, text, _ttl, expires_at in rows],
@@ -383,14 +327,7 @@ class RedisResultCache(ResultCache):
         with self._open_lock:
             # Once only: a second client, dropped, would close its pool under a thread still using it.
             if self._client is None:
-                # redis-py's pool notices a fork and opens new connections in the child. No retries:
-                # a dead Redis must cost one short timeout, not several.
-                self._client = redis.Redis.from_url(
-                    self._url,
-                    socket_connect_timeout=self.socket_timeout,
-                    socket_timeout=self.socket_timeout,
-                    retry=Retry(NoBackoff(), 0),
-                )
+                self._client = redis_client(self._url, timeout=self.socket_timeout)
 
     def _read(self, keys: list[str]) -> dict[str, str | bytes]:
         assert self._client is not None
