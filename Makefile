@@ -58,9 +58,8 @@ test: install-dev node_modules/.bin/pm2 system-redis
 lint: install-dev
 	$(BIN)/ruff check .
 
-## bench: the benchmarks (a few minutes): prints a table and writes bench/RESULTS.md. install-dev, not install:
-## tests/redis_server.py, which starts scenario 2's Redis, imports pytest.
-bench: install-dev system-redis system-wrk
+## bench: the benchmarks (a few minutes): prints a table and writes bench/RESULTS.md.
+bench: install system-redis system-wrk
 	$(BIN)/python -m bench
 
 ## soak: the fault-injection suite, then 50 clients for 60 s against gunicorn (bench/soak.py); writes tests/reliability/RESULTS.md.

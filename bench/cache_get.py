@@ -14,10 +14,10 @@ import tempfile
 import time
 from typing import Any
 
+from bench.redis_server import RedisServer
 from emulator.catalog import build_item
 from services.asin_service import _found
 from services.cache import ResultCache, build_cache
-from tests.redis_server import RedisServer
 from utils.marketplaces import resolve_country
 
 MARKETPLACE = resolve_country("US")

@@ -10,7 +10,7 @@ Run it:
 
 Partial runs (--only, --quick) print the table but leave bench/RESULTS.md alone unless
 --output names a file. Needs `wrk` (scenario 4) and `redis-server` (scenario 2, via
-tests/redis_server.py) on PATH.
+bench/redis_server.py) on PATH.
 
 Each scenario starts a fresh SP-API emulator (`python -m emulator`, the real plan: 2 requests/s,
 burst 2 per operation, 429 when exceeded) and a fresh gunicorn

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -30,11 +30,9 @@ from bench.load import (
     write_path_script,
 )
 from bench.processes import Emulator, Service, peak_rss_kib
+from bench.redis_server import RedisServer
 from bench.report import DASH, Row, Target, ratio, seconds
 from bench.upstream import REAL_PLAN, THROTTLED, UpstreamCalls
-
-if TYPE_CHECKING:
-    from tests.redis_server import RedisServer
 
 BATCH_SIZE = 100  # MAX_BATCH_SIZE: the most one POST /asin/batch may carry
 # The service's own sliding window set equal to the plan (2/s = 120 a minute): the plan is the limit.
@@ -323,9 +321,7 @@ class MemoryResult:
 
 
 def _redis_server() -> RedisServer:
-    """A RedisServer from tests/redis_server.py (one implementation for the tests and the bench)."""
-    from tests.redis_server import RedisServer
-
+    """A RedisServer from bench/redis_server.py (one implementation for the bench and the tests)."""
     return RedisServer()
 
 
@@ -354,7 +350,7 @@ def run_shared_quota(config: BenchConfig, pool: AsinPool, backends: list[str]) -
         result.settings[backend] = {"WEB_CONCURRENCY": str(config.shared_workers), "RATE_LIMIT_BACKEND": backend}
         try:
             run, measured = _shared_quota_run(config, pool, result.settings[backend])
-        except ImportError as exc:  # tests/redis_server.py needs pytest and redis (make install-dev)
+        except RuntimeError as exc:  # redis-server missing or not answering
             result.failures[backend] = f"cannot start Redis: {exc}"
             continue
         result.runs[backend] = run

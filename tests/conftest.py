@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from app import create_app
 from config import Settings
 from emulator import EmulatorOptions, EmulatorServer
-from tests.redis_server import redis_server, redis_url  # noqa: F401
-from tests.reliability import leak_check
-from tests.reliability.leak_check import start_session_check, stop_session_check
+from tests.helpers import leak_check
+from tests.helpers.leak_check import start_session_check, stop_session_check
+from tests.helpers.redis import redis_server, redis_url  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 # -- Secrets: every log line, response body and captured process output of the session is grepped for them
-# at its end (tests/reliability/leak_check.py says what is recorded and what counts as a secret).
+# at its end (tests/helpers/leak_check.py says what is recorded and what counts as a secret).
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,8 +20,8 @@ from flask import Flask
 import cli
 from emulator import EmulatorServer
 from emulator.catalog import build_item
-from tests.emulator_log import calls_by_status, operation_calls
-from tests.routes.test_asin import SANDBOX_TITLE, US, synthetic_asins
+from tests.helpers.data import SANDBOX_TITLE, US, synthetic_asins
+from tests.helpers.emulator_log import calls_by_status, operation_calls
 
 ROOT = Path(__file__).resolve().parents[1]
 # Variables that would make a `flask` child call Amazon, or load another app than .flaskenv names.

@@ -2,55 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-from emulator.process import free_port
+from tests.helpers.service import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 API_KEY = "fba-test-key-deploy-0123456789"
-CREDENTIAL_VARS = ("LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN", "SP_API_ENDPOINT", "LWA_ENDPOINT")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a new user: no credentials, no endpoint."""
-    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
-    env["DATA_DIR"] = tempfile.mkdtemp(prefix="fba-data-")
-    env.update(extra)
-    return env
-
-
-def wait_for_health(url: str, proc: subprocess.Popen, seconds: float = 30) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            return httpx.get(f"{url}/health", timeout=2).json()
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("server did not answer /health in time")
-
-
-def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out or ""
 
 
 @pytest.fixture(params=["gunicorn", "python app.py"])

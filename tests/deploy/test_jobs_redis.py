@@ -15,9 +15,9 @@ import httpx
 from app import create_app
 from config import Settings
 from emulator.process import start_emulator_process, stop_emulator_process
-from tests.deploy.test_gunicorn import ROOT, clean_env, free_port
-from tests.emulator_log import worst_overrun
-from tests.routes.test_asin import synthetic_asins
+from tests.helpers.data import synthetic_asins
+from tests.helpers.emulator_log import worst_overrun
+from tests.helpers.service import ROOT, clean_env, free_port
 
 FLASK = Path(sys.executable).parent / "flask"
 RATE, BURST = 10.0, 3

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from emulator.process import start_emulator_process, stop_emulator_process
-from tests.deploy.test_gunicorn import GUNICORN, ROOT, clean_env, free_port, wait_for_health
-from tests.routes.test_asin import synthetic_asins
+from tests.helpers.data import synthetic_asins
+from tests.helpers.service import GUNICORN, ROOT, clean_env, free_port, wait_for_health
 
 RATE, BURST = 20.0, 5
 ASINS = synthetic_asins(2000)

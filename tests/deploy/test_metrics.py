@@ -12,8 +12,8 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.deploy.test_gunicorn import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
-from tests.metrics_scrape import parse, series
+from tests.helpers.metrics_scrape import parse, series
+from tests.helpers.service import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
 
 # A new connection per request, closed after it, so the kernel hands requests to either worker.
 CLOSE = {"Connection": "close"}

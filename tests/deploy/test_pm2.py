@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.deploy.test_gunicorn import ROOT, clean_env, free_port
+from tests.helpers.service import ROOT, clean_env, free_port
 
 PM2 = ROOT / "node_modules" / ".bin" / "pm2"
 

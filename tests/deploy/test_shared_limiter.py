@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from emulator.process import start_emulator_process, stop_emulator_process
-from tests.deploy.test_gunicorn import ROOT, clean_env, free_port, stop, wait_for_health
-from tests.emulator_log import worst_overrun
+from tests.helpers.emulator_log import worst_overrun
+from tests.helpers.service import ROOT, clean_env, free_port, stop, wait_for_health
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 RATE, BURST = 5.0, 3

@@ -1,7 +1,7 @@
 """Figures of the reliability suite, per case: requests sent, entries asked and lost, 5xx seen, SP-API calls, wall time.
 
 Every test here gets a `CaseFigures` (autouse). Requests answered through the Flask test client,
-httpx or requests are counted from the session's leak check (tests/reliability/leak_check.py);
+httpx or requests are counted from the session's leak check (tests/helpers/leak_check.py);
 a test adds what it sent otherwise (raw sockets) with `figures.sent(status)` and its batches with
 `figures.batch(requested, results)`. With RELIABILITY_FIGURES=<path> in the environment the
 figures of the whole run are written there as JSON (bench/soak.py does so to fill
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability import leak_check
+from tests.helpers import leak_check
 
 FIGURES_ENV = "RELIABILITY_FIGURES"
 _OUTCOME = pytest.StashKey[str]()

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
 from emulator import EmulatorServer
-from tests.emulator_log import operation_calls
+from tests.helpers.emulator_log import operation_calls
 
 # searchCatalogItems takes 20 ASINs a call (Catalog Items 2022-04-01), so a batch of 500 is 25 chunks.
 CHUNK = 20

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.test_gunicorn import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
-from tests.reliability import leak_check
-from tests.reliability.leak_check import TEST_API_KEY
+from tests.helpers import leak_check
+from tests.helpers.leak_check import TEST_API_KEY
+from tests.helpers.service import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
 
 MAX_BATCH_SIZE = 100  # the default
 MAX_CONTENT_LENGTH = 1024 * 1024  # the default: 1 MB

@@ -8,9 +8,9 @@ import textwrap
 
 from config import Settings
 from emulator import defaults as emulator_defaults
-from tests.deploy.test_gunicorn import ROOT
-from tests.reliability import leak_check
-from tests.reliability.leak_check import TEST_API_KEY, LeakCheck
+from tests.helpers import leak_check
+from tests.helpers.leak_check import TEST_API_KEY, LeakCheck
+from tests.helpers.service import ROOT
 
 PLANTED_ACCESS_TOKEN = "Atza" + "|IwEBIplanted-access-token"  # split so this file's text is no token itself
 

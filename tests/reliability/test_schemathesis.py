@@ -31,7 +31,7 @@ from app import __version__
 from config import Settings
 from emulator.process import start_emulator_process, stop_emulator_process
 from routes.openapi import build_spec
-from tests.deploy.test_gunicorn import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
+from tests.helpers.service import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance, response_schema_conformance]
 # Generated requests per operation (schemathesis adds the document's examples and its coverage

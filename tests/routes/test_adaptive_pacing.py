@@ -5,8 +5,8 @@ Timing is read from the emulator's call log: the arrival time of each call.
 
 from __future__ import annotations
 
-from tests.emulator_log import calls_by_status, operation_calls, worst_overrun
-from tests.routes.test_asin import synthetic_asins
+from tests.helpers.data import synthetic_asins
+from tests.helpers.emulator_log import calls_by_status, operation_calls, worst_overrun
 
 
 def search_gaps(emulator) -> list[float]:

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from emulator.catalog import build_item
-from tests.emulator_log import calls_by_status, operation_calls
-
-SANDBOX_TITLE = "Samsung QN82Q60RAFXZA Flat 82-Inch QLED 4K Q60 Series (2019) Ultra HD Smart TV with HDR and Alexa Compatibility"
-US = "ATVPDKIKX0DER"
-
-
-def synthetic_asins(n: int, start: int = 0) -> list[str]:
-    return [f"B0TEST{i:04d}" for i in range(start, start + n)]
+from tests.helpers.data import SANDBOX_TITLE, US, synthetic_asins
+from tests.helpers.emulator_log import calls_by_status, operation_calls
 
 
 def test_sandbox_item_has_every_fact(client, emulator):

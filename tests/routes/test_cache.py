@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.emulator_log import calls_by_status, operation_calls
-from tests.routes.test_asin import synthetic_asins
+from tests.helpers.data import synthetic_asins
+from tests.helpers.emulator_log import calls_by_status, operation_calls
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
@@ -93,7 +93,7 @@ def test_a_broken_sqlite_cache_still_answers_from_sp_api(make_app, emulator, tmp
 
 
 def test_redis_down_still_answers_from_sp_api(make_app, emulator):
-    from tests.redis_server import free_port
+    from emulator.process import free_port
 
     client = make_app(cache_backend="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0").test_client()
     response = client.get("/asin/B07N4M94X4")

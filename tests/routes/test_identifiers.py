@@ -10,8 +10,8 @@ from emulator.catalog import build_item
 from emulator.identifiers import jan_example, two_asin_upc, unmatched_code, upc_for_asin
 from services.catalog_item import product_facts
 from services.spapi import INCLUDED_DATA
-from tests.emulator_log import calls_by_status, operation_calls
-from tests.routes.test_openapi import assert_conforms
+from tests.helpers.emulator_log import calls_by_status, operation_calls
+from tests.helpers.openapi import assert_conforms
 from utils.marketplaces import MARKETPLACES
 
 US = MARKETPLACES["US"]

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from tests.emulator_log import calls_by_status, operation_calls
-from tests.metrics_scrape import delta, parse, series
-from tests.routes.test_asin import synthetic_asins
+from tests.helpers.data import synthetic_asins
+from tests.helpers.emulator_log import calls_by_status, operation_calls
+from tests.helpers.metrics_scrape import delta, parse, series
 
 # A fast plan for the emulator and the service alike, so thousands of items take seconds.
 FAST = {"sp_api_rate": 50.0, "sp_api_burst": 10}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from tests.metrics_scrape import delta, parse, series
+from tests.helpers.metrics_scrape import delta, parse, series
 
 
 def scrape(client) -> dict:

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from routes.errors import entry_response
 from routes.openapi import HTTP_METHODS, spec_source
 from services.errors import STATUS_BY_CODE, LookupFailure
+from tests.helpers.openapi import assert_conforms
 from utils.marketplaces import SUPPORTED_CODES
 
 # Methods Flask adds to every rule by itself.
@@ -43,22 +43,6 @@ def routed_operations(app: Flask) -> set[tuple[str, str]]:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         found |= {(method, path) for method in rule.methods - AUTOMATIC_METHODS}
     return found
-
-
-def response_validator(spec: dict[str, Any], method: str, path: str, status: int) -> Draft202012Validator:
-    """A JSON Schema validator for the documented JSON body of `status` (OpenAPI 3.1 schemas are JSON Schema 2020-12)."""
-    response = spec["paths"][path][method.lower()]["responses"][str(status)]
-    if "$ref" in response:
-        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-    schema = response["content"]["application/json"]["schema"]
-    # The components at the root, so `#/components/...` references resolve.
-    return Draft202012Validator({**schema, "components": spec["components"]})
-
-
-def assert_conforms(spec: dict[str, Any], method: str, path: str, status: int, body: Any) -> None:
-    validator = response_validator(spec, method, path, status)
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
-    assert not errors, f"{method} {path} -> {status} does not match the document: {errors}\n{body}"
 
 
 @pytest.fixture

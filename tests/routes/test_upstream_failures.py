@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from emulator import defaults as emulator_defaults
-from tests.emulator_log import operation_calls
+from tests.helpers.emulator_log import operation_calls
 
 
 def test_batch_of_100_survives_30_percent_failures(make_app, emulator):
@@ -204,7 +204,7 @@ def test_sustained_upstream_failure_opens_the_regions_circuit_then_a_probe_close
 
 
 def test_an_unreachable_sp_api_is_upstream_unavailable(make_app):
-    from tests.redis_server import free_port
+    from emulator.process import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     client = make_app(sp_api_endpoint=dead, max_retries=1).test_client()

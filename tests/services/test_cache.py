@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from services.cache import SQLITE_FILENAME, ResultCache, build_cache, cache_key
-from tests.redis_server import RedisServer, free_port
+from tests.helpers.redis import RedisServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 US = "ATVPDKIKX0DER"

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from services.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobError, PendingItem, SQLiteJobStore, split_transient
+from tests.helpers.data import entry
 
 
 class Clock:
@@ -26,13 +27,6 @@ def clock() -> Clock:
 @pytest.fixture
 def store(tmp_path, clock) -> SQLiteJobStore:
     return SQLiteJobStore(tmp_path / "jobs.sqlite", clock=clock)
-
-
-def entry(asin: str, *, success: bool = True, cached: bool = False, code: str | None = None) -> dict:
-    answer = {"asin": asin, "success": success, "cached": cached}
-    if not success:
-        answer["error"] = {"code": code or "NOT_FOUND", "message": "no"}
-    return answer
 
 
 def test_a_job_keeps_its_items_in_order(store):

@@ -6,7 +6,7 @@ import redis
 
 from services.jobs import CANCELLED, DONE, QUEUED, RUNNING
 from services.jobs_redis import PART_SIZE, RedisJobService, RedisJobStore, run_part
-from tests.services.test_jobs import entry
+from tests.helpers.data import entry
 
 
 def make_store(redis_url: str, retention: float = 3600) -> RedisJobStore:
@@ -82,7 +82,7 @@ def test_health_counts_waiting_parts(redis_url):
 def test_health_says_when_redis_is_down():
     from rq import Queue
 
-    from tests.redis_server import free_port
+    from emulator.process import free_port
 
     client = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
     service = RedisJobService(RedisJobStore(client, retention=60), Queue("x", connection=client), max_items=10)

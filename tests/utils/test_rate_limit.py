@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.emulator_log import worst_overrun
+from tests.helpers.emulator_log import worst_overrun
 from utils import rate_limit
 from utils.rate_limit import BACKENDS, CallLimiter, LimiterStore, Pace, Plan, RateLimited, Reservation, build_store
 

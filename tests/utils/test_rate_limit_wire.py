@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
-from tests.emulator_log import operation_calls, worst_overrun
-from tests.routes.test_asin import synthetic_asins
+from tests.helpers.data import synthetic_asins
+from tests.helpers.emulator_log import operation_calls, worst_overrun
 from utils import rate_limit
 
 

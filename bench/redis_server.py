@@ -1,8 +1,4 @@
-"""A real `redis-server` on a free loopback port, for the tests and the benchmarks.
-
-`RedisServer` needs nothing from pytest (bench/ uses it too); the fixtures below it give the
-test suite one server per session (`redis_server`) and an emptied one per test (`redis_url`).
-"""
+"""A real `redis-server` on a free loopback port, for the benchmarks and (through tests/helpers/redis.py) the tests."""
 
 from __future__ import annotations
 
@@ -10,10 +6,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from types import TracebackType
 
-import pytest
 import redis
 
 from emulator.process import free_port, terminate
@@ -94,21 +88,3 @@ def _answers_ping(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False  # not listening yet: keep waiting
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """One real redis-server for the whole session."""
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """The session's Redis, emptied (FLUSHALL) for this test."""
-    client = redis.Redis.from_url(redis_server.url)
-    try:
-        client.flushall()
-    finally:
-        client.close()
-    return redis_server.url
