@@ -1,17 +1,22 @@
-"""fba-backend: the Flask application factory (and `python app.py` for a quick start)."""
+"""fba-backend: the Flask application factory, the `flask` commands' app, the RQ task, and `python app.py`.
+
+Imports point one way: app -> cli -> routes -> services -> utils (config beside them, read by app);
+tests/test_layers.py holds every module to it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import sys
-import time
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask.json.provider import DefaultJSONProvider
 
-from cli import asin_cli, jobs_cli
+from cli import EMULATOR_KEY, CliError, asin_cli, jobs_cli
 from config import ConfigError, Settings, load_settings
 from routes import asin, jobs, metrics, middleware, openapi, system
 from routes.errors import register_error_handlers
@@ -19,8 +24,9 @@ from services.asin_service import AsinService
 from services.cache import build_cache
 from services.circuit import RegionCircuits
 from services.health import UpstreamHealth
-from services.jobs import build_jobs
+from services.jobs import RedisJobService, build_jobs
 from services.spapi import SpApiClient, is_outage
+from services.status import ServiceStatus
 from utils.api_keys import ApiKeys, read_digests
 from utils.logs import RequestIdFilter, formatter
 from utils.marketplaces import resolve_country
@@ -95,14 +101,18 @@ def build_services(app: Flask, settings: Settings) -> None:
     )
     spapi.warm_up(resolve_country(settings.default_country))
     service = AsinService(spapi, cache, max_workers=settings.max_workers)
-    app.extensions.update(
-        asin_service=service,
-        jobs=build_jobs(settings, service),
-        spapi=spapi,
+    job_service = build_jobs(settings, service, part_task=f"{__name__}.{run_job_part.__name__}")
+    status = ServiceStatus(
+        mode=settings.mode,
+        version=__version__,
+        endpoint=settings.endpoint_label,
+        upstream=health,
+        circuits=spapi.circuits,
         limiter=limiter,
-        upstream_health=health,
-        started_at=time.monotonic(),
+        cache=cache,
+        jobs=job_service,
     )
+    app.extensions.update(asin_service=service, jobs=job_service, spapi=spapi, limiter=limiter, status=status)
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -168,6 +178,53 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.cache_backend,
     )
     return app
+
+
+def create_cli_app() -> Flask:
+    """The app for `flask` commands (`.flaskenv`): the service's, on the bundled SP-API emulator when nothing else is configured."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise CliError(f"configuration error: {exc}") from None
+    emulator = None
+    if settings.mode == "emulator" and not settings.sp_api_endpoint:
+        from emulator import EmulatorServer
+
+        # In this process (a daemon thread on a free loopback port): it ends with the command, even on
+        # kill -9, and a Ctrl-C at the terminal reaches only the command, not the emulator mid-answer.
+        emulator = EmulatorServer().start()
+        settings = dataclasses.replace(settings, sp_api_endpoint=emulator.url)
+    root = logging.getLogger()
+    earlier = list(root.handlers)
+    # The start-up lines go to stderr: stdout may be a command's output (JSON a script parses). The service's
+    # log handler is made now, on whatever sys.stdout is; from then on it writes to stdout as in the service,
+    # unless a command moves it (cli._quiet_logs).
+    with contextlib.redirect_stdout(sys.stderr):
+        app = create_app(settings)
+    for handler in root.handlers:
+        if handler not in earlier and isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+            handler.setStream(sys.stdout)
+    if emulator is not None:
+        app.extensions[EMULATOR_KEY] = emulator
+    return app
+
+
+# The app of a process that runs RQ parts outside `flask jobs worker` (a plain `rq worker`): built once.
+_task_app: Flask | None = None
+
+
+def run_job_part(job_id: str, start: int, end: int) -> int:
+    """RQ task: answer items [start, end) of job `job_id` with this process's app (`flask jobs worker`'s, or one built once)."""
+    global _task_app
+    if has_app_context():
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    else:
+        _task_app = _task_app or create_app()
+        app = _task_app
+    service = app.extensions["jobs"]
+    if not isinstance(service, RedisJobService):
+        raise RuntimeError("job parts are queued only with JOB_BACKEND=redis; this process has JOB_BACKEND=sqlite")
+    return service.run_part(job_id, start, end)
 
 
 def main() -> int:

@@ -4,17 +4,15 @@
 in.csv -o out.csv` writes one result row per input row, a chunk at a time, and a second run with the
 same output resumes where an interrupted one stopped.
 
-Run from the repository root: `.flaskenv` names `create_cli_app`, which builds the service's app and,
-with no SP-API credentials and no SP_API_ENDPOINT, serves SP-API from the bundled emulator in this
+Run from the repository root: `.flaskenv` names `app:create_cli_app`, which builds the service's app
+and, with no SP-API credentials and no SP_API_ENDPOINT, serves SP-API from the bundled emulator in this
 process. The commands print their output on stdout and everything else (progress, the service's
-warnings) on stderr.
+warnings) on stderr. `flask asin batch` answers a CSV with the job runner's own step and retry schedule
+(services/jobs/runner.py); `flask jobs` steers the jobs of POST /jobs through the JobService.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import functools
 import json
 import logging
 import os
@@ -27,65 +25,28 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup
 
-from config import ConfigError, Settings, load_settings
-from routes import asin_service
-from services import errors
+from config import Settings
+from routes import asin_service, job_service
 from services.asin_service import AsinService
-from services.errors import LookupFailure
-from services.jobs import Job, JobService, job_step
+from services.errors import ServiceError
+from services.jobs import Job, JobService, PendingItem, RedisJobService
+from services.jobs.runner import ITEM_RETRIES, JobSteps
 from utils.csv_io import CsvError, csv_rows, read_done_inputs, read_identifier_column
 from utils.marketplaces import UnknownCountry, resolve_country
 
 Entry = dict[str, Any]
 
-# Where create_cli_app keeps the emulator it started, on app.extensions.
+# Where app.create_cli_app keeps the emulator it started, on app.extensions.
 EMULATOR_KEY = "cli_emulator"
-# Failures that are the input's own answer (no such item, not an ASIN or identifier): written as its row.
-ITEM_ERRORS = frozenset({errors.NOT_FOUND, errors.INVALID_ASIN, errors.INVALID_IDENTIFIER})
-# Seconds to wait before asking again for inputs that failed in passing (SP-API 5xx, timeouts,
-# unreachable) after the service's own retries. When they still fail, the batch stops without
-# writing them, so that running it again resumes with them instead of keeping their errors.
-RETRY_WAITS = (5.0, 15.0, 45.0)
 
 
 class CliError(click.ClickException):
     """A command that cannot run as asked (unreadable input, an output holding other results): exit status 2."""
 
     exit_code = 2
-
-
-def create_cli_app() -> Flask:
-    """The app for `flask` commands: the service's, on the bundled SP-API emulator when nothing else is configured."""
-    from app import create_app  # here, not at the top: app.py imports this module
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        raise CliError(f"configuration error: {exc}") from None
-    emulator = None
-    if settings.mode == "emulator" and not settings.sp_api_endpoint:
-        from emulator import EmulatorServer
-
-        # In this process (a daemon thread on a free loopback port): it ends with the command, even on
-        # kill -9, and a Ctrl-C at the terminal reaches only the command, not the emulator mid-answer.
-        emulator = EmulatorServer().start()
-        settings = dataclasses.replace(settings, sp_api_endpoint=emulator.url)
-    root = logging.getLogger()
-    earlier = list(root.handlers)
-    # The start-up lines go to stderr: stdout may be a command's output (JSON a script parses). The service's
-    # log handler is made now, on whatever sys.stdout is; from then on it writes to stdout as in the service,
-    # unless a command moves it (see _quiet_logs).
-    with contextlib.redirect_stdout(sys.stderr):
-        app = create_app(settings)
-    for handler in root.handlers:
-        if handler not in earlier and isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
-            handler.setStream(sys.stdout)
-    if emulator is not None:
-        app.extensions[EMULATOR_KEY] = emulator
-    return app
 
 
 asin_cli = AppGroup(
@@ -191,7 +152,7 @@ def _lookup_entries(service: AsinService, asins: list[str], country: str, refres
     if len(asins) == 1:
         try:
             return [service.lookup(asins[0], country, refresh=refresh)]
-        except LookupFailure as failure:
+        except ServiceError as failure:
             return [service.failure_entry(asins[0], country, failure)]
     entries: list[Entry] = []
     for start in range(0, len(asins), chunk):
@@ -228,40 +189,39 @@ class _Outage(Exception):
         self.count = count
 
 
-def _in_passing(entry: Entry) -> bool:
-    """True for a failure that says nothing about the input (quota, SP-API or the network failing)."""
-    return not entry["success"] and entry["error"]["code"] not in ITEM_ERRORS
-
-
 def _answer_chunk(
-    look_up: Callable[[list[str]], list[Entry]],
-    values: list[str],
+    steps: JobSteps,
+    items: list[PendingItem],
+    lookup: tuple[str, str, bool],
     waiting: Callable[[float, str], None],
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Entry]:
-    """Entries for `values`, asking again for those that failed in passing; _Outage when they keep failing."""
-    entries = look_up(values)
-    retries = 0
-    while True:
-        passing = [index for index, entry in enumerate(entries) if _in_passing(entry)]
-        if not passing:
-            return entries
-        failures = [entries[index]["error"] for index in passing]
-        codes = {failure["code"] for failure in failures}
-        after = max(float(failure.get("retry_after_seconds") or 0.0) for failure in failures)
-        if codes == {errors.THROTTLED}:
-            # The quota has room again in `after` seconds (our limiter, or SP-API's 429): wait as long as it takes.
-            wait = max(after, 0.5)
-        elif retries < len(RETRY_WAITS) and errors.AUTH_FAILED not in codes:
-            wait = max(after, RETRY_WAITS[retries])
-            retries += 1
-        else:
-            raise _Outage(entries[: passing[0]], failures[0], len(passing))
-        waiting(wait, f"{len(passing)} {'/'.join(sorted(codes))}")
-        sleep(wait)
-        again = look_up([values[index] for index in passing])
-        for index, entry in zip(passing, again, strict=True):
-            entries[index] = entry
+    """Entries for `items`, in order, asking again (as a job would) for those that failed in passing; _Outage when they keep failing.
+
+    A job stores an item whose retries are spent; a row here holds an error only when it is that input's
+    answer, so the batch stops instead and a second run resumes with those inputs.
+    """
+    identifier_type, country, refresh = lookup
+    answers: dict[int, Entry] = {}
+    pending = items
+    while pending:
+        step = steps.run(pending, identifier_type, country, refresh=refresh)
+        answers.update(step.answered)
+        if step.unanswered:
+            first = min(step.unanswered)
+            answered = [answers[item.position] for item in items if item.position < first]
+            raise _Outage(answered, step.unanswered[first]["error"], len(step.unanswered))
+        again = set(step.retried) | set(step.throttled)
+        if not again:
+            break
+        waiting(step.wait, f"{len(again)} {'/'.join(sorted(step.codes))}")
+        sleep(step.wait)
+        pending = [
+            PendingItem(item.position, item.input, item.attempts + (item.position in step.retried))
+            for item in pending
+            if item.position in again
+        ]
+    return [answers[item.position] for item in items]
 
 
 def _duration(seconds: float) -> str:
@@ -432,7 +392,8 @@ def batch_csv(
     state = f"{done} already in {output}, resuming" if done else f"writing {output}"
     click.echo(f"batch: {total} {column.identifier_type} from {source} ({named}), {country}; {state}", err=True)
 
-    look_up = functools.partial(service.lookup_list, identifier_type=column.identifier_type, country=country, refresh=refresh)
+    steps = JobSteps(service, size=size, retry=ITEM_RETRIES)
+    lookup = (column.identifier_type, country, refresh)
     progress = _Progress(total, done, tty=sys.stderr.isatty())
     succeeded = failed = cached = 0
     outage: _Outage | None = None
@@ -440,8 +401,9 @@ def batch_csv(
         with output.open("a", encoding="utf-8", newline="") as out, progress:
             for start in range(done, total, size):
                 chunk_values = values[start : start + size]
+                items = [PendingItem(start + offset, value, 0) for offset, value in enumerate(chunk_values)]
                 try:
-                    entries = _answer_chunk(look_up, chunk_values, progress.waiting)
+                    entries = _answer_chunk(steps, items, lookup, progress.waiting)
                 except _Outage as stopped:
                     entries, outage = stopped.answered, stopped
                 out.write(_rows(chunk_values[: len(entries)], entries))
@@ -477,12 +439,8 @@ def batch_csv(
 jobs_cli = AppGroup("jobs", help="Batch jobs: list, show and cancel them; `worker` runs them for JOB_BACKEND=redis.")
 
 
-def _jobs() -> JobService:
-    return current_app.extensions["jobs"]
-
-
 def _job_or_exit(service: JobService, job_id: str) -> Job:
-    job = service.store.get(job_id)
+    job = service.get(job_id)
     if job is None:
         click.echo(f"no job {job_id}", err=True)
         sys.exit(1)
@@ -504,8 +462,8 @@ def _job_line(view: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of one line per job.")
 def list_jobs(limit: int, as_json: bool) -> None:
     """List recent jobs with their status, progress and rate."""
-    service = _jobs()
-    views = [service.view(job) for job in service.store.list(limit)]
+    service = job_service()
+    views = [service.view(job) for job in service.list(limit)]
     if as_json:
         click.echo(json.dumps({"jobs": views}, indent=2))
         return
@@ -519,7 +477,7 @@ def list_jobs(limit: int, as_json: bool) -> None:
 @click.argument("job_id")
 def show_job(job_id: str) -> None:
     """Print JOB_ID's status, counts, progress, rate and estimated time left (exit status 1 if there is no such job)."""
-    service = _jobs()
+    service = job_service()
     click.echo(json.dumps(service.view(_job_or_exit(service, job_id)), indent=2))
 
 
@@ -527,7 +485,7 @@ def show_job(job_id: str) -> None:
 @click.argument("job_id")
 def cancel_job(job_id: str) -> None:
     """Cancel JOB_ID; its answered items stay readable (exit status 1 if there is no such job or it has finished)."""
-    service = _jobs()
+    service = job_service()
     job = _job_or_exit(service, job_id)
     if job.finished:
         click.echo(f"job {job_id} is already {job.status}", err=True)
@@ -541,17 +499,10 @@ def cancel_job(job_id: str) -> None:
 def run_worker(burst: bool) -> None:
     """Take job parts from the Redis queue and answer them, under the shared limiter; SIGTERM stops after the part in hand."""
     settings: Settings = current_app.config["SETTINGS"]
-    service = _jobs()
-    if settings.job_backend != "redis":
+    service = job_service()
+    if not isinstance(service, RedisJobService):
         # Not an error: PM2's ecosystem starts this app whatever the backend (exit 0 is not restarted).
         click.echo("JOB_BACKEND=sqlite: the service's own gunicorn workers run jobs; no queue worker is needed", err=True)
         return
-    from rq import SimpleWorker
-
-    from services.jobs_redis import bind_worker
-
-    bind_worker(service.store, asin_service(), job_step(settings))
-    # SimpleWorker runs each part in this process: the limiter, cache and SP-API clients stay warm.
-    worker = SimpleWorker([service.queue], connection=service.queue.connection)
-    click.echo(f"jobs worker {worker.name}: queue {service.queue.name} at {settings.redis_label}", err=True)
-    worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+    click.echo(f"jobs worker: queue {service.queue.name} at {settings.redis_label}", err=True)
+    service.work(burst=burst, logging_level=settings.log_level)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from emulator import defaults as emulator_defaults
+from utils import sandbox
 from utils.api_keys import ApiKeyError, read_digests
 from utils.marketplaces import resolve_country
 from utils.redaction import mask_url_password
@@ -111,7 +111,7 @@ class Settings:
     sp_api_endpoint: str = ""
     lwa_endpoint: str = ""
     # Port of the bundled emulator that `make run` starts when no credentials are set.
-    emulator_port: int = emulator_defaults.DEFAULT_PORT
+    emulator_port: int = sandbox.DEFAULT_PORT
 
     @property
     def has_credentials(self) -> bool:
@@ -142,9 +142,9 @@ class Settings:
                 "refresh_token": self.sp_api_refresh_token,
             }
         return {
-            "lwa_app_id": emulator_defaults.CLIENT_ID,
-            "lwa_client_secret": emulator_defaults.CLIENT_SECRET,
-            "refresh_token": emulator_defaults.REFRESH_TOKEN,
+            "lwa_app_id": sandbox.CLIENT_ID,
+            "lwa_client_secret": sandbox.CLIENT_SECRET,
+            "refresh_token": sandbox.REFRESH_TOKEN,
         }
 
     def token_url(self) -> str:

@@ -1,13 +1,9 @@
 """Constants shared by the emulator and its clients: credentials, port and marketplace ids."""
 
 from utils.marketplaces import MARKETPLACES as _MARKETPLACES
+from utils.sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_PORT, REFRESH_TOKEN
 
-# LWA credentials the emulator accepts by default (they grant nothing anywhere else).
-CLIENT_ID = "amzn1.application-oa2-client.emulator"
-CLIENT_SECRET = "emulator-client-secret"
-REFRESH_TOKEN = "Atzr|emulator-refresh-token"
-
-DEFAULT_PORT = 8001
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "DEFAULT_PORT", "MARKETPLACES", "NOT_FOUND_PREFIX", "REFRESH_TOKEN"]
 
 # ASINs starting with this prefix do not exist (404 / absent from search results).
 NOT_FOUND_PREFIX = "NF"

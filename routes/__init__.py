@@ -1,4 +1,7 @@
-"""Flask blueprints, one per resource, and the JSON error handlers."""
+"""Flask blueprints, one per resource, and the JSON error handlers; the accessors and request parsing they share.
+
+(Codes are imported by name here: the `routes.errors` submodule, once imported, is this package's `errors`.)
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ from typing import Any
 
 from flask import current_app, request
 
-from routes.errors import ApiError
 from services.asin_service import AsinService
+from services.errors import INVALID_REQUEST, UNSUPPORTED_MEDIA_TYPE, ServiceError
 from services.jobs import JobService
 
 
@@ -29,12 +32,12 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or a 400 naming the problem."""
     if not request.is_json:
-        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON, with Content-Type: application/json")
+        raise ServiceError(UNSUPPORTED_MEDIA_TYPE, "Send the body as JSON, with Content-Type: application/json")
     body = request.get_json(silent=True)
     if body is None:
-        raise ApiError(400, "INVALID_REQUEST", "The body is not valid JSON")
+        raise ServiceError(INVALID_REQUEST, "The body is not valid JSON")
     if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_REQUEST", "The body must be a JSON object")
+        raise ServiceError(INVALID_REQUEST, "The body must be a JSON object")
     return body
 
 
@@ -43,9 +46,9 @@ def refresh_requested(body: dict[str, Any] | None = None) -> bool:
     if body is not None and "refresh" in body:
         value = body["refresh"]
         if not isinstance(value, bool):
-            raise ApiError(400, "INVALID_REQUEST", "'refresh' must be true or false")
+            raise ServiceError(INVALID_REQUEST, "'refresh' must be true or false")
         return value
     text = request.args.get("refresh", "").strip().lower()
     if text not in _TRUE + _FALSE:
-        raise ApiError(400, "INVALID_REQUEST", "?refresh= must be true or false")
+        raise ServiceError(INVALID_REQUEST, "?refresh= must be true or false")
     return text in _TRUE

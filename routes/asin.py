@@ -8,8 +8,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.routing import PathConverter
 
 from routes import asin_service, json_object, refresh_requested
-from routes.errors import ApiError, entry_response
-from services.errors import LookupFailure
+from routes.errors import entry_response
+from services import errors
+from services.errors import ServiceError
 from utils.identifiers import IDENTIFIER_TYPES
 
 bp = Blueprint("asin", __name__)
@@ -29,7 +30,7 @@ def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Re
     service = asin_service()
     try:
         entry = service.lookup(asin, country, refresh=refresh)
-    except LookupFailure as failure:
+    except ServiceError as failure:
         entry = service.failure_entry(asin, country, failure)
     return entry_response(entry)
 
@@ -46,31 +47,28 @@ def post_asin(country: str) -> Response | tuple[Response, int]:
     """Facts for the ASIN in `{"asin": "...", "refresh": false}` in `country`."""
     body = json_object()
     if "asin" not in body:
-        raise ApiError(400, "INVALID_REQUEST", 'The body needs an \'asin\' field, e.g. {"asin": "B07N4M94X4"}')
+        raise ServiceError(errors.INVALID_REQUEST, 'The body needs an \'asin\' field, e.g. {"asin": "B07N4M94X4"}')
     return _single(body["asin"], country, refresh_requested(body))
 
 
 def _batch_items(body: dict[str, Any]) -> tuple[str, list[Any]]:
     """Which list the batch body sends ("asins" or "identifiers") and the list; a 400 unless exactly one, non-empty."""
     if "asins" in body and "identifiers" in body:
-        raise ApiError(400, "INVALID_REQUEST", "Send either 'asins' or 'identifiers' (with 'identifier_type'), not both")
+        raise ServiceError(errors.INVALID_REQUEST, "Send either 'asins' or 'identifiers' (with 'identifier_type'), not both")
     field = "identifiers" if "identifiers" in body else "asins"
     items = body.get(field)
     if not isinstance(items, list):
-        raise ApiError(
-            400,
-            "INVALID_REQUEST",
-            'The body needs an \'asins\' list, e.g. {"asins": ["B07N4M94X4"]}, '
+        raise ServiceError(errors.INVALID_REQUEST, 'The body needs an \'asins\' list, e.g. {"asins": ["B07N4M94X4"]}, '
             'or an \'identifiers\' list with \'identifier_type\', e.g. {"identifiers": ["887276302195"], "identifier_type": "UPC"}',
         )
     if not items:
-        raise ApiError(400, "INVALID_REQUEST", f"'{field}' is empty: send at least one {'ASIN' if field == 'asins' else 'code'}")
+        raise ServiceError(errors.INVALID_REQUEST, f"'{field}' is empty: send at least one {'ASIN' if field == 'asins' else 'code'}")
     if field == "identifiers" and "identifier_type" not in body:
-        raise ApiError(400, "INVALID_REQUEST", f"'identifiers' needs an 'identifier_type': one of {', '.join(IDENTIFIER_TYPES)}")
+        raise ServiceError(errors.INVALID_REQUEST, f"'identifiers' needs an 'identifier_type': one of {', '.join(IDENTIFIER_TYPES)}")
     g.asin_count = len(items)
     limit = current_app.config["SETTINGS"].max_batch_size
     if len(items) > limit:
-        raise ApiError(400, "BATCH_TOO_LARGE", f"'{field}' has {len(items)} entries; MAX_BATCH_SIZE is {limit}")
+        raise ServiceError(errors.BATCH_TOO_LARGE, f"'{field}' has {len(items)} entries; MAX_BATCH_SIZE is {limit}")
     return field, items
 
 
@@ -81,9 +79,6 @@ def post_batch(country: str) -> Response | tuple[Response, int]:
     field, items = _batch_items(body)
     refresh = refresh_requested(body)
     service = asin_service()
-    try:
-        if field == "identifiers":
-            return jsonify(service.batch_lookup_identifiers(items, body["identifier_type"], country, refresh=refresh))
-        return jsonify(service.batch_lookup(items, country, refresh=refresh))
-    except LookupFailure as failure:
-        raise ApiError(failure.status, failure.code, failure.message) from None
+    if field == "identifiers":
+        return jsonify(service.batch_lookup_identifiers(items, body["identifier_type"], country, refresh=refresh))
+    return jsonify(service.batch_lookup(items, country, refresh=refresh))

@@ -1,4 +1,7 @@
-"""One JSON shape for every error: ours, Werkzeug's (404, 405, 413, ...) and unexpected ones."""
+"""One JSON shape for every error: the service's (ServiceError), Werkzeug's (404, 405, 413, ...) and unexpected ones.
+
+This module alone turns an error code into an HTTP status.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +12,56 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from services.errors import STATUS_BY_CODE
+from services import errors
+from services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
-
-class ApiError(Exception):
-    """A request the API refuses: HTTP status, error code and a message for the client."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
+# HTTP status of a request refused with each code, and of a single-ASIN answer that failed with it.
+STATUS_BY_CODE = {
+    errors.INVALID_ASIN: 400,
+    errors.INVALID_COUNTRY: 400,
+    errors.INVALID_IDENTIFIER: 400,
+    errors.NOT_FOUND: 404,
+    errors.THROTTLED: 503,
+    errors.TIMEOUT: 504,
+    errors.UPSTREAM_ERROR: 502,
+    errors.UPSTREAM_REJECTED: 502,
+    errors.UPSTREAM_UNAVAILABLE: 503,
+    errors.AUTH_FAILED: 502,
+    errors.INVALID_REQUEST: 400,
+    errors.BATCH_TOO_LARGE: 400,
+    errors.UNSUPPORTED_MEDIA_TYPE: 415,
+    errors.UNAUTHORIZED: 401,
+    errors.TOO_MANY_REQUESTS: 429,
+    errors.INVALID_CSV: 400,
+    errors.EMPTY_JOB: 400,
+    errors.JOB_TOO_LARGE: 413,
+    errors.JOB_NOT_FOUND: 404,
+    errors.JOB_FINISHED: 409,
+    errors.JOBS_UNAVAILABLE: 503,
+    errors.INTERNAL_ERROR: 500,
+}
 
 # Werkzeug's names, where a shorter, more usual code reads better.
 _HTTP_CODES = {413: "PAYLOAD_TOO_LARGE"}
 
 
+def status_of(code: str) -> int:
+    """The HTTP status for an error code (502 for one SP-API failed with in a way not named here)."""
+    return STATUS_BY_CODE.get(code, 502)
+
+
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     """`{"success": false, "error": {"code", "message"}}` with `status`."""
     return jsonify({"success": False, "error": {"code": code, "message": message}}), status
+
+
+def failure_response(failure: ServiceError) -> tuple[Response, int]:
+    """The error response for a ServiceError: its code's status, with Retry-After when asking again later helps."""
+    response, status = error_response(status_of(failure.code), failure.code, failure.message)
+    _retry_after(response, failure.retry_after)
+    return response, status
 
 
 def entry_response(entry: dict[str, Any]) -> Response | tuple[Response, int]:
@@ -39,17 +70,21 @@ def entry_response(entry: dict[str, Any]) -> Response | tuple[Response, int]:
     if entry["success"]:
         return response
     error = entry["error"]
-    if error.get("retry_after_seconds") is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(error["retry_after_seconds"])))
-    return response, STATUS_BY_CODE.get(error["code"], 502)
+    _retry_after(response, error.get("retry_after_seconds"))
+    return response, status_of(error["code"])
+
+
+def _retry_after(response: Response, seconds: float | None) -> None:
+    if seconds is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer ApiError, HTTPException and anything unexpected as JSON."""
+    """Answer ServiceError, HTTPException and anything unexpected as JSON."""
 
-    @app.errorhandler(ApiError)
-    def handle_api_error(exc: ApiError) -> tuple[Response, int]:
-        return error_response(exc.status, exc.code, exc.message)
+    @app.errorhandler(ServiceError)
+    def handle_service_error(exc: ServiceError) -> tuple[Response, int]:
+        return failure_response(exc)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> tuple[Response, int]:
@@ -64,4 +99,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> tuple[Response, int]:
         log.exception("unhandled error: %s", type(exc).__name__)
-        return error_response(500, "INTERNAL_ERROR", "The service failed to answer this request; it has been logged.")
+        return error_response(500, errors.INTERNAL_ERROR, "The service failed to answer this request; it has been logged.")

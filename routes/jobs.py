@@ -9,19 +9,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from routes import job_service, json_object, refresh_requested
-from routes.errors import ApiError, error_response
-from services.jobs import Job, JobError
+from services import errors
+from services.errors import ServiceError
+from services.jobs import Job
 from utils.csv_io import CsvError, csv_rows, ndjson_lines, read_identifier_column
 from utils.identifiers import InvalidIdentifier, normalize_identifier_type
 from utils.marketplaces import UnknownCountry, resolve_country
 
 bp = Blueprint("jobs", __name__)
-
-
-@bp.errorhandler(JobError)
-def job_error(exc: JobError) -> tuple[Response, int]:
-    """A job refused (too large, empty) or a job store that cannot answer: the one JSON error shape."""
-    return error_response(exc.status, exc.code, exc.message)
 
 
 _CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
@@ -38,9 +33,9 @@ def _view(job: Job) -> dict[str, Any]:
 
 
 def _job_or_404(job_id: str) -> Job:
-    job = job_service().store.get(job_id)
+    job = job_service().get(job_id)
     if job is None:
-        raise ApiError(404, "JOB_NOT_FOUND", f"No job {job_id!r}: it never existed, or it was purged after JOB_RETENTION")
+        raise ServiceError(errors.JOB_NOT_FOUND, f"No job {job_id!r}: it never existed, or it was purged after JOB_RETENTION")
     return job
 
 
@@ -48,7 +43,7 @@ def _identifier_type(raw: object) -> str:
     try:
         return normalize_identifier_type(raw)
     except InvalidIdentifier as exc:
-        raise ApiError(400, "INVALID_IDENTIFIER", str(exc)) from None
+        raise ServiceError(errors.INVALID_IDENTIFIER, str(exc)) from None
 
 
 def _json_items() -> tuple[str, list[str], bool, str]:
@@ -56,10 +51,12 @@ def _json_items() -> tuple[str, list[str], bool, str]:
     body = json_object()
     has_asins, has_identifiers = "asins" in body, "identifiers" in body
     if has_asins == has_identifiers:
-        raise ApiError(400, "INVALID_REQUEST", 'Send either {"asins": [...]} or {"identifiers": [...], "identifier_type": "UPC"}, not both')
+        raise ServiceError(
+            errors.INVALID_REQUEST, 'Send either {"asins": [...]} or {"identifiers": [...], "identifier_type": "UPC"}, not both'
+        )
     values = body["asins" if has_asins else "identifiers"]
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ApiError(400, "INVALID_REQUEST", "'asins' / 'identifiers' must be a list of strings")
+        raise ServiceError(errors.INVALID_REQUEST, "'asins' / 'identifiers' must be a list of strings")
     identifier_type = "ASIN" if has_asins else _identifier_type(body.get("identifier_type"))
     return identifier_type, values, refresh_requested(body), "json"
 
@@ -70,14 +67,15 @@ def _upload_items() -> tuple[str, Iterable[str], bool, str]:
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file") or next(iter(request.files.values()), None)
         if upload is None:
-            raise ApiError(400, "INVALID_REQUEST", "The multipart upload has no file: send it as the 'file' field (curl -F file=@list.csv)")
+            message = "The multipart upload has no file: send it as the 'file' field (curl -F file=@list.csv)"
+            raise ServiceError(errors.INVALID_REQUEST, message)
         stream, name = upload.stream, upload.filename or "upload"
     else:
         stream, name = request.stream, "body"
     try:
         column = read_identifier_column(stream)
     except CsvError as exc:
-        raise ApiError(400, "INVALID_CSV", str(exc)) from None
+        raise ServiceError(errors.INVALID_CSV, str(exc)) from None
     identifier_type = column.identifier_type
     override = request.args.get("identifier_type")
     if override is not None:
@@ -93,19 +91,19 @@ def create_job(country: str) -> tuple[Response, int, dict[str, str]]:
     try:
         code = resolve_country(country).code
     except UnknownCountry as exc:
-        raise ApiError(400, "INVALID_COUNTRY", str(exc)) from None
+        raise ServiceError(errors.INVALID_COUNTRY, str(exc)) from None
     if request.is_json:
         identifier_type, values, refresh, source = _json_items()
     elif request.mimetype in _CSV_TYPES or request.mimetype == "multipart/form-data":
         identifier_type, values, refresh, source = _upload_items()
     else:
-        raise ApiError(
-            415, "UNSUPPORTED_MEDIA_TYPE", "Send the list as JSON (application/json), a CSV body (text/csv) or a multipart upload"
+        raise ServiceError(
+            errors.UNSUPPORTED_MEDIA_TYPE, "Send the list as JSON (application/json), a CSV body (text/csv) or a multipart upload"
         )
     try:
         job = job_service().submit(code, identifier_type, values, refresh=refresh, source=source)
     except CsvError as exc:
-        raise ApiError(400, "INVALID_CSV", str(exc)) from None
+        raise ServiceError(errors.INVALID_CSV, str(exc)) from None
     g.asin_count = job.total
     location = url_for("jobs.get_job", job_id=job.id)
     return jsonify(_view(job)), 202, {"Location": location}
@@ -117,10 +115,10 @@ def list_jobs() -> Response:
     try:
         limit = int(request.args.get("limit", "50"))
     except ValueError:
-        raise ApiError(400, "INVALID_REQUEST", "?limit= must be a whole number") from None
+        raise ServiceError(errors.INVALID_REQUEST, "?limit= must be a whole number") from None
     if not 1 <= limit <= 500:
-        raise ApiError(400, "INVALID_REQUEST", "?limit= must be between 1 and 500")
-    return jsonify({"jobs": [_view(job) for job in job_service().store.list(limit)]})
+        raise ServiceError(errors.INVALID_REQUEST, "?limit= must be between 1 and 500")
+    return jsonify({"jobs": [_view(job) for job in job_service().list(limit)]})
 
 
 @bp.get("/jobs/<job_id>")
@@ -134,7 +132,7 @@ def cancel_job(job_id: str) -> Response | tuple[Response, int]:
     """Cancel a queued or running job; what was answered stays available."""
     job = _job_or_404(job_id)
     if job.finished:
-        raise ApiError(409, "JOB_FINISHED", f"Job {job_id} is already {job.status}")
+        raise ServiceError(errors.JOB_FINISHED, f"Job {job_id} is already {job.status}")
     return jsonify(_view(job_service().cancel(job_id) or job))
 
 
@@ -142,7 +140,7 @@ def _format() -> str:
     wanted = request.args.get("format", "").strip().lower()
     if wanted:
         if wanted not in _FORMATS:
-            raise ApiError(400, "INVALID_REQUEST", "?format= must be json, ndjson or csv")
+            raise ServiceError(errors.INVALID_REQUEST, "?format= must be json, ndjson or csv")
         return wanted
     best = request.accept_mimetypes.best_match([*_FORMATS.values(), "application/ndjson"], default="application/json")
     return {"text/csv": "csv", "application/x-ndjson": "ndjson", "application/ndjson": "ndjson"}.get(best or "", "json")
@@ -161,7 +159,7 @@ def get_results(job_id: str) -> Response:
     """The answered items in input order (all of them once done) as JSON, NDJSON or CSV, streamed."""
     job = _job_or_404(job_id)
     fmt = _format()
-    answered = job_service().store.results(job_id)
+    answered = job_service().results(job_id)
     headers = {"X-Job-Status": job.status, "X-Job-Done": str(job.done), "X-Job-Total": str(job.total)}
     if fmt == "csv":
         headers["Content-Disposition"] = f'attachment; filename="job-{job_id}.csv"'

@@ -13,7 +13,9 @@ from flask_cors import CORS
 from pyrate_limiter import Rate
 
 from config import Settings
-from routes.errors import error_response
+from routes.errors import failure_response
+from services import errors
+from services.errors import ServiceError
 from utils.api_keys import ApiKeys
 from utils.logs import REQUEST_ID
 from utils.rate_limit import MemoryStore, window_rate
@@ -74,16 +76,14 @@ def install(app: Flask, settings: Settings, keys: ApiKeys) -> None:
         key_id = keys.identify(presented_key())
         if key_id is None:
             message = "Send a valid API key: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-            response, status = error_response(401, "UNAUTHORIZED", message)
+            response, status = failure_response(ServiceError(errors.UNAUTHORIZED, message))
             response.headers["WWW-Authenticate"] = 'Bearer realm="fba-backend"'
             return response, status
         g.api_key_id = key_id
         wait = quota.retry_after(key_id) if quota else None
         if wait is not None:
             message = f"This API key may make {settings.api_key_rate:g} requests a second"
-            response, status = error_response(429, "TOO_MANY_REQUESTS", message)
-            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-            return response, status
+            return failure_response(ServiceError(errors.TOO_MANY_REQUESTS, message, retry_after=wait))
         return None
 
     @app.after_request

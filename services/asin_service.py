@@ -21,7 +21,7 @@ from typing import Any
 from services import errors
 from services.cache import ResultCache
 from services.catalog_item import product_facts
-from services.errors import LookupFailure
+from services.errors import ServiceError
 from services.spapi import SEARCH_MAX_IDENTIFIERS, CallCount, SpApiClient
 from utils.asins import InvalidAsin, normalize_asin
 from utils.identifiers import InvalidIdentifier, gtin14, normalize_identifier, normalize_identifier_type
@@ -35,31 +35,28 @@ Fetch = Callable[[Marketplace, list[str]], list[tuple[Future[dict[str, Entry]], 
 # Looks one chunk up: {key: entry} for the keys it can answer.
 ChunkFetch = Callable[[Marketplace, list[str], CallCount], dict[str, Entry]]
 # The entry for a key whose lookup failed.
-FailedEntry = Callable[[str, Marketplace, LookupFailure], Entry]
+FailedEntry = Callable[[str, Marketplace, ServiceError], Entry]
 
 
 def resolve_marketplace(country: object) -> Marketplace:
-    """The marketplace for a country code, or LookupFailure(INVALID_COUNTRY)."""
+    """The marketplace for a country code, or ServiceError(INVALID_COUNTRY)."""
     try:
         return resolve_country(country)
     except UnknownCountry as exc:
-        raise LookupFailure(errors.INVALID_COUNTRY, str(exc)) from None
+        raise ServiceError(errors.INVALID_COUNTRY, str(exc)) from None
 
 
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _failed(asin: object, marketplace: Marketplace | None, failure: LookupFailure, *, fetched: bool = True) -> Entry:
-    error: dict[str, Any] = failure.as_error()
-    if failure.retry_after is not None:
-        error["retry_after_seconds"] = round(failure.retry_after, 1)
+def _failed(asin: object, marketplace: Marketplace | None, failure: ServiceError, *, fetched: bool = True) -> Entry:
     return {
         "asin": asin,
         "country": marketplace.code if marketplace else None,
         "marketplace_id": marketplace.marketplace_id if marketplace else None,
         "success": False,
-        "error": error,
+        "error": failure.as_error(),
         "cached": False,
         "fetched_at": _now_iso() if fetched else None,
     }
@@ -88,7 +85,7 @@ def _split_key(key: str) -> tuple[str, str]:
 
 
 def _identifier_failed(
-    identifier: object, identifier_type: str | None, marketplace: Marketplace, failure: LookupFailure, *, fetched: bool = True
+    identifier: object, identifier_type: str | None, marketplace: Marketplace, failure: ServiceError, *, fetched: bool = True
 ) -> Entry:
     return {
         "identifier": identifier,
@@ -98,7 +95,7 @@ def _identifier_failed(
     }
 
 
-def _identifier_key_failed(key: str, marketplace: Marketplace, failure: LookupFailure) -> Entry:
+def _identifier_key_failed(key: str, marketplace: Marketplace, failure: ServiceError) -> Entry:
     identifier_type, identifier = _split_key(key)
     return _identifier_failed(identifier, identifier_type, marketplace, failure)
 
@@ -163,16 +160,16 @@ class AsinService:
         self.cache.close()
 
     def lookup(self, asin: object, country: object, *, refresh: bool = False) -> Entry:
-        """One ASIN's entry (success, or failure with its error); LookupFailure for a bad ASIN or country."""
+        """One ASIN's entry (success, or failure with its error); ServiceError for a bad ASIN or country."""
         marketplace = resolve_marketplace(country)
         try:
             normalized = normalize_asin(asin)
         except InvalidAsin as exc:
-            raise LookupFailure(errors.INVALID_ASIN, str(exc)) from None
+            raise ServiceError(errors.INVALID_ASIN, str(exc)) from None
         entries, _ = self._resolve(marketplace, [normalized], refresh, self._fetch_single_now)
         return entries[normalized]
 
-    def failure_entry(self, asin: object, country: object, failure: LookupFailure) -> Entry:
+    def failure_entry(self, asin: object, country: object, failure: ServiceError) -> Entry:
         """The JSON entry for a lookup of `asin` in `country` refused before any fetch."""
         try:
             marketplace: Marketplace | None = resolve_country(country)
@@ -190,7 +187,7 @@ class AsinService:
             try:
                 positions.setdefault(normalize_asin(raw), []).append(index)
             except InvalidAsin as exc:
-                results[index] = _failed(raw, marketplace, LookupFailure(errors.INVALID_ASIN, str(exc)), fetched=False)
+                results[index] = _failed(raw, marketplace, ServiceError(errors.INVALID_ASIN, str(exc)), fetched=False)
 
         entries, counts = self._resolve(marketplace, list(positions), refresh, self._fetch_chunks_in_pool)
         for asin, indexes in positions.items():
@@ -210,13 +207,13 @@ class AsinService:
         """batch_lookup for UPC/EAN/GTIN/ISBN/JAN codes: each position answered by its best-ranked ASIN, with every match.
 
         A code that is not valid (length, check digit) is an INVALID_IDENTIFIER entry and costs no
-        SP-API call; a bad `identifier_type` or country refuses the whole batch (LookupFailure).
+        SP-API call; a bad `identifier_type` or country refuses the whole batch (ServiceError).
         """
         marketplace = resolve_marketplace(country)
         try:
             kind = normalize_identifier_type(identifier_type)
         except InvalidIdentifier as exc:
-            raise LookupFailure(errors.INVALID_IDENTIFIER, str(exc)) from None
+            raise ServiceError(errors.INVALID_IDENTIFIER, str(exc)) from None
         started = self._clock()
         results: list[Entry | None] = [None] * len(identifiers)
         positions: dict[str, list[int]] = {}
@@ -224,7 +221,7 @@ class AsinService:
             try:
                 positions.setdefault(identifier_key(kind, normalize_identifier(raw, kind)), []).append(index)
             except InvalidIdentifier as exc:
-                failure = LookupFailure(errors.INVALID_IDENTIFIER, str(exc))
+                failure = ServiceError(errors.INVALID_IDENTIFIER, str(exc))
                 results[index] = _identifier_failed(raw, kind, marketplace, failure, fetched=False)
 
         fetch = self._in_pool(functools.partial(self._search_identifier_chunk, kind), _identifier_key_failed)
@@ -341,7 +338,7 @@ class AsinService:
             entries = fetch(marketplace, keys, count)
         except Exception:  # a bug, not an SP-API answer: still answer every key and every waiter
             log.exception("lookup of %d keys in %s failed", len(keys), marketplace.code)
-        failure = LookupFailure(errors.UPSTREAM_ERROR, "The lookup failed inside the service; it has been logged")
+        failure = ServiceError(errors.UPSTREAM_ERROR, "The lookup failed inside the service; it has been logged")
         for key in keys:
             entries.setdefault(key, failed(key, marketplace, failure))
         try:
@@ -354,21 +351,21 @@ class AsinService:
         (asin,) = asins
         try:
             return {asin: _found(asin, marketplace, self._spapi.get_catalog_item(marketplace, asin, count))}
-        except LookupFailure as failure:
+        except ServiceError as failure:
             return {asin: _failed(asin, marketplace, failure)}
 
     def _search_chunk(self, marketplace: Marketplace, chunk: list[str], count: CallCount) -> dict[str, Entry]:
         """One searchCatalogItems lookup (plus pages) for up to 20 ASINs; an entry for each."""
         try:
             items = self._spapi.search_catalog_items(marketplace, chunk, count)
-        except LookupFailure as failure:
+        except ServiceError as failure:
             return {asin: _failed(asin, marketplace, failure) for asin in chunk}
         by_asin = {item.get("asin"): item for item in items if isinstance(item, dict)}
         entries: dict[str, Entry] = {}
         for asin in chunk:
             item = by_asin.get(asin)
             if item is None:
-                failure = LookupFailure(errors.NOT_FOUND, f"ASIN {asin} not found in marketplace {marketplace.marketplace_id}")
+                failure = ServiceError(errors.NOT_FOUND, f"ASIN {asin} not found in marketplace {marketplace.marketplace_id}")
                 entries[asin] = _failed(asin, marketplace, failure)
             else:
                 entries[asin] = _found(asin, marketplace, item)
@@ -381,7 +378,7 @@ class AsinService:
         identifiers = [_split_key(key)[1] for key in keys]
         try:
             items = self._spapi.search_catalog_items_by_identifiers(marketplace, identifiers, identifier_type, count)
-        except LookupFailure as failure:
+        except ServiceError as failure:
             return {key: _identifier_key_failed(key, marketplace, failure) for key in keys}
         products: dict[str, Entry] = {}
         for item in items:
@@ -417,5 +414,5 @@ class AsinService:
                 entries[key] = _matched(identifier, identifier_type, found[key])
             else:
                 message = f"{identifier_type} {identifier} matches no item in marketplace {marketplace.marketplace_id}"
-                entries[key] = _identifier_key_failed(key, marketplace, LookupFailure(errors.NOT_FOUND, message))
+                entries[key] = _identifier_key_failed(key, marketplace, ServiceError(errors.NOT_FOUND, message))
         return entries

@@ -9,9 +9,6 @@ from typing import Any
 
 from services import errors
 
-# Outcomes that mean SP-API is not serving us (after the retries were spent).
-DEGRADING_CODES = frozenset({errors.AUTH_FAILED, errors.UPSTREAM_ERROR, errors.UPSTREAM_UNAVAILABLE, errors.TIMEOUT, errors.THROTTLED})
-
 
 class UpstreamHealth:
     """Thread-safe record of the latest SP-API success and failure."""
@@ -33,7 +30,7 @@ class UpstreamHealth:
         """A call failed for good with `code`."""
         with self._lock:
             self._last_failure = {"at": self._clock(), "operation": operation, "code": code, "message": message}
-            self._latest_failed = code in DEGRADING_CODES
+            self._latest_failed = errors.degrades_health(code)
 
     def snapshot(self) -> dict[str, Any]:
         """`status` (ok or degraded) and the last success and failure, with ISO times."""
@@ -49,3 +46,4 @@ def _with_iso(event: dict[str, Any] | None) -> dict[str, Any] | None:
     if event is None:
         return None
     return {**event, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))}
+

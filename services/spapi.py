@@ -2,8 +2,9 @@
 
 It calls Catalog Items at version 2022-04-01 (the library's default is 2020-12-01),
 admits every request through the rate limiter at the moment it goes on the wire,
-retries what is worth retrying, and turns the library's exceptions (SellingApiException
-subclasses, LWA's AuthorizationError, httpx's transport errors) into LookupFailure.
+retries what is worth retrying (services/errors.py's failure policy), and turns the library's
+exceptions (SellingApiException subclasses, LWA's AuthorizationError, httpx's transport errors)
+into ServiceError.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from sp_api.base.exceptions import (
 
 from services import errors
 from services.circuit import RegionCircuits
-from services.errors import LookupFailure
+from services.errors import ServiceError
 from services.health import UpstreamHealth
 from utils import metrics
 from utils.marketplaces import Marketplace
@@ -54,14 +55,6 @@ CATALOG_VERSION = CatalogItemsVersion.V_2022_04_01
 INCLUDED_DATA = ["summaries", "salesRanks", "identifiers", "images", "dimensions", "productTypes", "relationships"]
 # searchCatalogItems takes at most 20 identifiers and pageSize at most 20 (Catalog Items 2022-04-01 model).
 SEARCH_MAX_IDENTIFIERS = 20
-
-_RETRYABLE = (
-    SellingApiRequestThrottledException,
-    SellingApiServerException,
-    SellingApiTemporarilyUnavailableException,
-    SellingApiGatewayTimeoutException,
-    httpx.TransportError,  # timeouts, refused and dropped connections
-)
 
 
 def _operation_of(url: str) -> str:
@@ -264,7 +257,7 @@ class SpApiClient:
         self._client(marketplace)
 
     def get_catalog_item(self, marketplace: Marketplace, asin: str, count: CallCount | None = None) -> dict[str, Any]:
-        """getCatalogItem: the item for `asin`, or LookupFailure (NOT_FOUND, THROTTLED, ...)."""
+        """getCatalogItem: the item for `asin`, or ServiceError (NOT_FOUND, THROTTLED, ...)."""
 
         def call(client: Any) -> dict[str, Any]:
             return client.get_catalog_item(asin, marketplaceIds=[marketplace.marketplace_id], includedData=INCLUDED_DATA).payload
@@ -339,31 +332,25 @@ class SpApiClient:
             )
 
         def with_retries() -> Any:
-            return call_with_retries(attempt, policy=self._retry_policy, retryable=_is_retryable, on_retry=on_retry, sleep=self._sleep)
+            return call_with_retries(attempt, policy=self._retry_policy, retryable=is_retryable, on_retry=on_retry, sleep=self._sleep)
 
         try:
             result = self.circuits.call(marketplace.region, with_retries)
         except pybreaker.CircuitBreakerError:
-            failure = LookupFailure(
+            failure = ServiceError(
                 errors.UPSTREAM_UNAVAILABLE,
                 f"SP-API {marketplace.region} is failing: calls are paused for up to {self.circuits.cooldown:g}s (circuit open)",
                 retry_after=self.circuits.cooldown,
             )
             self._health.record_failure(operation, failure.code, failure.message)
             raise failure from None
-        except RateLimited as exc:
-            raise LookupFailure(
-                errors.THROTTLED,
-                f"Rate limit reached: the next SP-API slot is {exc.retry_after:.1f}s away, beyond REQUEST_TIMEOUT",
-                retry_after=exc.retry_after,
-            ) from None
-        except SellingApiNotFoundException as exc:
-            self._health.record_success(operation)
-            raise LookupFailure(errors.NOT_FOUND, getattr(exc, "message", None) or "Not found in the catalog") from None
-        except (SellingApiException, AuthorizationError, httpx.TransportError) as exc:
-            failure = _translate(exc, operation, self._retry_policy.max_retries if _is_retryable(exc) else 0)
-            log.error("%s (%s, %d ASINs) failed: %s", operation, marketplace.code, asin_count, failure.message)
-            self._health.record_failure(operation, failure.code, failure.message)
+        except (RateLimited, SellingApiException, AuthorizationError, httpx.TransportError) as exc:
+            failure = translate(exc, operation, self._retry_policy.max_retries if is_retryable(exc) else 0)
+            if failure.code == errors.NOT_FOUND:
+                self._health.record_success(operation)  # SP-API answered: a clean not-found
+            elif failure.code != errors.THROTTLED or not isinstance(exc, RateLimited):
+                log.error("%s (%s, %d ASINs) failed: %s", operation, marketplace.code, asin_count, failure.message)
+                self._health.record_failure(operation, failure.code, failure.message)
             raise failure from None
         self._health.record_success(operation)
         return result
@@ -375,20 +362,37 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-_OUTAGES = (SellingApiServerException, SellingApiTemporarilyUnavailableException, SellingApiGatewayTimeoutException, httpx.TransportError)
+def failure_code(exc: BaseException) -> str:
+    """The service's error code for a library or transport exception (what services/errors.py's policy judges)."""
+    if isinstance(exc, RateLimited | SellingApiRequestThrottledException):
+        return errors.THROTTLED
+    if isinstance(exc, SellingApiNotFoundException):
+        return errors.NOT_FOUND
+    if isinstance(exc, SellingApiForbiddenException):
+        return errors.AUTH_FAILED
+    if isinstance(exc, AuthorizationError):
+        status = exc.status_code or 0
+        return errors.UPSTREAM_ERROR if status >= 500 else (errors.THROTTLED if status == 429 else errors.AUTH_FAILED)
+    if isinstance(exc, SellingApiServerException | SellingApiTemporarilyUnavailableException | SellingApiGatewayTimeoutException):
+        return errors.UPSTREAM_ERROR
+    if isinstance(exc, SellingApiException):
+        return errors.UPSTREAM_ERROR if (exc.code or 0) >= 500 else errors.UPSTREAM_REJECTED
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.TIMEOUT
+    if isinstance(exc, httpx.TransportError):
+        # Refused, reset, dropped or a name that does not resolve: SP-API is unreachable.
+        return errors.UPSTREAM_UNAVAILABLE
+    return errors.UPSTREAM_ERROR
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a failure worth retrying at once: transient (the quota, SP-API or the network), not our own limiter's no."""
+    return not isinstance(exc, RateLimited) and errors.is_transient(failure_code(exc))
 
 
 def is_outage(exc: BaseException) -> bool:
     """True for a failure that says SP-API (or Login with Amazon) is down or broken, not that it said no."""
-    if isinstance(exc, AuthorizationError):
-        return (exc.status_code or 0) >= 500
-    return isinstance(exc, _OUTAGES)
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, AuthorizationError):
-        return (exc.status_code or 0) >= 500 or exc.status_code == 429
-    return isinstance(exc, _RETRYABLE)
+    return errors.is_outage(failure_code(exc))
 
 
 def _describe(exc: BaseException) -> str:
@@ -412,23 +416,30 @@ def _retry_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _translate(exc: BaseException, operation: str, retries: int) -> LookupFailure:
-    """The LookupFailure for a library or transport exception, `retries` having been spent on it."""
+def translate(exc: BaseException, operation: str, retries: int) -> ServiceError:
+    """The ServiceError for a library or transport exception, `retries` having been spent on it."""
+    code = failure_code(exc)
     after = f" after {retries} retries" if retries else ""
+    if isinstance(exc, RateLimited):
+        message = f"Rate limit reached: the next SP-API slot is {exc.retry_after:.1f}s away, beyond REQUEST_TIMEOUT"
+        return ServiceError(code, message, retry_after=exc.retry_after)
+    if isinstance(exc, SellingApiNotFoundException):
+        return ServiceError(code, getattr(exc, "message", None) or "Not found in the catalog")
     if isinstance(exc, SellingApiRequestThrottledException):
-        return LookupFailure(errors.THROTTLED, f"SP-API throttled {operation} (429 QuotaExceeded){after}", retry_after=1.0)
+        return ServiceError(code, f"SP-API throttled {operation} (429 QuotaExceeded){after}", retry_after=1.0)
     if isinstance(exc, SellingApiForbiddenException):
-        return LookupFailure(errors.AUTH_FAILED, f"SP-API refused the credentials for {operation} (403 {getattr(exc, 'amzn_code', '')})")
+        return ServiceError(code, f"SP-API refused the credentials for {operation} (403 {getattr(exc, 'amzn_code', '')})")
     if isinstance(exc, AuthorizationError):
-        if (exc.status_code or 0) >= 500:
-            return LookupFailure(errors.UPSTREAM_ERROR, f"Login with Amazon failed (HTTP {exc.status_code}){after}")
-        return LookupFailure(errors.AUTH_FAILED, f"Login with Amazon refused the credentials: {exc.error_code}: {exc.message}")
+        if code == errors.AUTH_FAILED:
+            return ServiceError(code, f"Login with Amazon refused the credentials: {exc.error_code}: {exc.message}")
+        return ServiceError(
+            code, f"Login with Amazon failed (HTTP {exc.status_code}){after}", retry_after=1.0 if code == errors.THROTTLED else None
+        )
     if isinstance(exc, SellingApiException):
         detail = getattr(exc, "message", None) or ""
-        return LookupFailure(errors.UPSTREAM_ERROR, f"SP-API {operation} answered HTTP {exc.code} {detail}{after}".strip())
-    if isinstance(exc, httpx.TimeoutException):
-        return LookupFailure(errors.TIMEOUT, f"SP-API {operation} did not answer within REQUEST_TIMEOUT{after}")
-    if isinstance(exc, httpx.TransportError):
-        # Refused, reset, dropped or a name that does not resolve: SP-API is unreachable.
-        return LookupFailure(errors.UPSTREAM_UNAVAILABLE, f"Connection to SP-API failed for {operation} ({type(exc).__name__}){after}")
-    return LookupFailure(errors.UPSTREAM_ERROR, f"SP-API {operation} failed ({type(exc).__name__}){after}")
+        return ServiceError(code, f"SP-API {operation} answered HTTP {exc.code} {detail}{after}".strip())
+    if code == errors.TIMEOUT:
+        return ServiceError(code, f"SP-API {operation} did not answer within REQUEST_TIMEOUT{after}")
+    if code == errors.UPSTREAM_UNAVAILABLE:
+        return ServiceError(code, f"Connection to SP-API failed for {operation} ({type(exc).__name__}){after}")
+    return ServiceError(code, f"SP-API {operation} failed ({type(exc).__name__}){after}")

@@ -18,6 +18,7 @@ from click.testing import Result
 from flask import Flask
 
 import cli
+from utils.retry import RetryPolicy
 from emulator import EmulatorServer
 from emulator.catalog import build_item
 from tests.helpers.data import SANDBOX_TITLE, US, synthetic_asins
@@ -223,7 +224,8 @@ def test_batch_waits_for_the_quota_instead_of_writing_throttled_rows(fast_app, e
 
 
 def test_batch_stops_when_sp_api_keeps_failing_and_resumes(fast_app, emulator, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "RETRY_WAITS", (0.0, 0.0))
+    # Two retries of the job schedule, at once.
+    monkeypatch.setattr(cli, "ITEM_RETRIES", RetryPolicy(max_retries=2, first_delay=0.0, jitter=0.0))
     asins = synthetic_asins(60)
     source = write_csv(tmp_path / "in.csv", "asin", asins)
     out = tmp_path / "out.csv"

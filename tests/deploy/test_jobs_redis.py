@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,10 @@ RATE, BURST = 10.0, 3
 ASINS = synthetic_asins(2000, start=3000)  # ten parts of 200
 
 
-def worker(emulator_url: str, redis_url: str, data_dir: Path, log: Path) -> subprocess.Popen:
+def worker(
+    emulator_url: str, redis_url: str, data_dir: Path, log: Path, *, burst: bool = True, rate: float = RATE, burst_size: int = BURST
+) -> subprocess.Popen:
+    """`flask jobs worker` (with --burst: it leaves once the queue is empty) as an operator starts it."""
     env = clean_env(
         SP_API_ENDPOINT=emulator_url,
         JOB_BACKEND="redis",
@@ -32,12 +36,12 @@ def worker(emulator_url: str, redis_url: str, data_dir: Path, log: Path) -> subp
         REDIS_URL=redis_url,
         CACHE_BACKEND="none",
         DATA_DIR=str(data_dir),
-        SP_API_RATE=str(RATE),
-        SP_API_BURST=str(BURST),
+        SP_API_RATE=str(rate),
+        SP_API_BURST=str(burst_size),
         RATE_LIMIT_CALLS="10000",
     )
-    # --burst: each worker leaves once the queue is empty.
-    return subprocess.Popen([str(FLASK), "jobs", "worker", "--burst"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    command = [str(FLASK), "jobs", "worker", *(["--burst"] if burst else [])]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
 def test_two_workers_share_a_jobs_parts_and_the_plan(redis_url, tmp_path):
@@ -88,3 +92,74 @@ def test_two_workers_share_a_jobs_parts_and_the_plan(redis_url, tmp_path):
                 proc.wait()
         app.extensions["jobs"].stop()
         stop_emulator_process(emulator)
+
+
+def test_a_part_whose_worker_was_killed_goes_on_within_a_minute(redis_url, tmp_path):
+    """kill -9 a worker mid-part: the job says it waits for a worker, and a restarted worker takes the part up again."""
+    port = free_port()
+    emulator = start_emulator_process(port)  # the real plan, 2 calls/s: a part of 200 ASINs takes about 5 s
+    emulator_url = f"http://127.0.0.1:{port}"
+    app = create_app(
+        Settings(
+            sp_api_endpoint=emulator_url,
+            job_backend="redis",
+            rate_limit_backend="redis",
+            redis_url=redis_url,
+            cache_backend="none",
+            data_dir=str(tmp_path / "web"),
+        )
+    )
+    client = app.test_client()
+    asins = synthetic_asins(400, start=6000)  # two parts
+    workers: list[subprocess.Popen] = []
+
+    def searched() -> list[dict]:
+        return [c for c in httpx.get(f"{emulator_url}/_emulator/calls").json()["calls"] if c["operation"] == "searchCatalogItems"]
+
+    def view() -> dict:
+        return client.get(f"/jobs/{job_id}").get_json()
+
+    try:
+        job_id = client.post("/jobs/US", json={"asins": asins}).get_json()["id"]
+        assert view()["waiting_for_worker"] is True  # queued, and no worker alive
+
+        first = worker(emulator_url, redis_url, tmp_path / "data-1", tmp_path / "worker-1.log", burst=False, rate=2.0, burst_size=2)
+        workers.append(first)
+        wait_until(lambda: len(searched()) >= 3, 60)  # the first part is under way
+        first.kill()
+        first.wait()
+        killed_at = searched()[-1]["time"]
+        assert view()["status"] == "running"
+        wait_until(lambda: view()["waiting_for_worker"], 60)  # its heartbeat goes stale: nobody serves the job
+
+        second = worker(emulator_url, redis_url, tmp_path / "data-2", tmp_path / "worker-2.log", burst=False, rate=2.0, burst_size=2)
+        workers.append(second)
+        wait_until(lambda: view()["status"] == "done", 150)
+        done = view()
+        assert done["counts"]["succeeded"] == len(asins) and done["waiting_for_worker"] is False
+        assert [entry["asin"] for entry in client.get(f"/jobs/{job_id}/results").get_json()["results"]] == asins
+
+        calls = searched()
+        fetched = [asin for call in calls for asin in call["asins"]]
+        assert set(fetched) == set(asins)
+        # At most the killed worker's step in flight (100 ASINs) is fetched twice; nothing stored is fetched again.
+        assert len(fetched) - len(asins) <= 100
+        # The killed part went on within a minute of its worker's death (its lease lapses, live upkeep queues it).
+        part_one = set(asins[:200])
+        resumed = [c["time"] for c in calls if c["time"] > killed_at and part_one & set(c["asins"])]
+        assert resumed and resumed[0] - killed_at <= 60, resumed[:1]
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        app.extensions["jobs"].stop()
+        stop_emulator_process(emulator)
+
+
+def wait_until(condition, seconds: float) -> None:
+    """Poll `condition` every 0.2 s until it holds, failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)

@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
-from services.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobError, PendingItem, SQLiteJobStore, split_transient
+from services.errors import ServiceError
+from services.jobs import CANCELLED, DONE, QUEUED, RUNNING, PendingItem
+from services.jobs.runner import ITEM_RETRIES, JobSteps
+from services.jobs.sqlite_store import SQLiteJobStore
 from tests.helpers.data import entry
 
 
@@ -37,9 +40,9 @@ def test_a_job_keeps_its_items_in_order(store):
 
 
 def test_a_job_over_max_job_size_is_refused_and_leaves_nothing(store):
-    with pytest.raises(JobError) as refused:
+    with pytest.raises(ServiceError) as refused:
         store.create("US", "ASIN", (f"B0{i:08d}" for i in range(101)), refresh=False, source="json", max_items=100)
-    assert refused.value.status == 413 and refused.value.code == "JOB_TOO_LARGE"
+    assert refused.value.code == "JOB_TOO_LARGE"
     assert store.list(10) == []
 
 
@@ -119,12 +122,42 @@ def test_jobs_untouched_for_the_retention_are_purged(store, clock):
     assert list(store.results(old.id)) == []
 
 
-def test_transient_failures_are_tried_again_then_stored():
-    items = [PendingItem(0, "A", 0), PendingItem(1, "B", 3), PendingItem(2, "C", 0)]
+class Answers:
+    """Stands in for AsinService.lookup_list: the entry listed for each value."""
+
+    def __init__(self, entries: dict[str, dict]) -> None:
+        self.entries = entries
+
+    def lookup_list(self, values, identifier_type, country, *, refresh):
+        return [self.entries[value] for value in values]
+
+
+def test_a_step_asks_again_for_failures_in_passing_and_keeps_answers():
     entries = {
-        0: entry("A", success=False, code="THROTTLED"),
-        1: entry("B", success=False, code="UPSTREAM_UNAVAILABLE"),
-        2: entry("C", success=False, code="NOT_FOUND"),
+        "A": entry("A", success=False, code="UPSTREAM_UNAVAILABLE"),
+        "B": entry("B", success=False, code="UPSTREAM_UNAVAILABLE"),
+        "C": entry("C", success=False, code="NOT_FOUND"),
+        "D": entry("D", success=False, code="AUTH_FAILED"),
+        "E": entry("E"),
     }
-    answered, retried, wait = split_transient(entries, items)
-    assert retried == [0] and sorted(answered) == [1, 2] and wait == 5.0
+    steps = JobSteps(Answers(entries), size=10)
+    items = [PendingItem(0, "A", 0), PendingItem(1, "B", ITEM_RETRIES.max_retries), PendingItem(2, "C", 0), PendingItem(3, "D", 0)]
+    step = steps.run([*items, PendingItem(4, "E", 0)], "ASIN", "US", refresh=False)
+    # A failed in passing for the first time: asked again 5 s later; B's retries are spent, D is no passing failure.
+    assert step.retried == [0] and step.wait == 5.0 and step.codes == {"UPSTREAM_UNAVAILABLE"}
+    assert sorted(step.answered) == [2, 4] and sorted(step.unanswered) == [1, 3]
+    assert sorted(step.stored) == [1, 2, 3, 4] and step.stored[2]["input"] == "C"
+
+
+def test_the_item_retry_schedule_waits_longer_each_time():
+    steps = JobSteps(Answers({"A": entry("A", success=False, code="TIMEOUT")}), size=1)
+    waits = [steps.run([PendingItem(0, "A", attempts)], "ASIN", "US", refresh=False).wait for attempts in range(3)]
+    assert waits == [5.0, 10.0, 20.0]
+
+
+def test_throttling_waits_for_the_quota_without_spending_a_retry():
+    throttled = entry("A", success=False, code="THROTTLED")
+    throttled["error"]["retry_after_seconds"] = 31.5
+    steps = JobSteps(Answers({"A": throttled}), size=1)
+    step = steps.run([PendingItem(0, "A", ITEM_RETRIES.max_retries)], "ASIN", "US", refresh=False)
+    assert step.throttled == [0] and step.retried == [] and step.stored == {} and step.wait == 31.5

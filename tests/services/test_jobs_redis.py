@@ -5,12 +5,19 @@ from __future__ import annotations
 import redis
 
 from services.jobs import CANCELLED, DONE, QUEUED, RUNNING
-from services.jobs_redis import PART_SIZE, RedisJobService, RedisJobStore, run_part
+from services.jobs.redis_store import PART_SIZE, QUEUE_NAME, RedisJobStore
+from services.jobs.runner import JobSteps
+from services.jobs.service import RedisJobService
 from tests.helpers.data import entry
 
 
 def make_store(redis_url: str, retention: float = 3600) -> RedisJobStore:
     return RedisJobStore(redis.Redis.from_url(redis_url), retention=retention)
+
+
+def redis_service(store: RedisJobStore, queue) -> RedisJobService:
+    """A RedisJobService queueing parts for app.run_job_part; its steps are never run here."""
+    return RedisJobService(store, queue, JobSteps(None, size=100), max_items=10_000, part_task="app.run_job_part")
 
 
 def test_a_job_is_stored_in_order_and_answered_part_by_part(redis_url):
@@ -56,24 +63,21 @@ def test_submitting_queues_one_rq_job_per_part(redis_url):
 
     client = redis.Redis.from_url(redis_url)
     queue = Queue("fba-jobs-test", connection=client)
-    service = RedisJobService(make_store(redis_url), queue, max_items=10_000)
+    service = redis_service(make_store(redis_url), queue)
     job = service.submit("US", "ASIN", [f"B0{i:08d}" for i in range(2 * PART_SIZE + 1)], refresh=False, source="json")
     queued = queue.get_jobs()
-    assert [(q.func, q.args) for q in queued] == [
-        (run_part, (job.id, 0, PART_SIZE)),
-        (run_part, (job.id, PART_SIZE, 2 * PART_SIZE)),
-        (run_part, (job.id, 2 * PART_SIZE, 2 * PART_SIZE + 1)),
+    assert [(q.func_name, q.args) for q in queued] == [
+        ("app.run_job_part", (job.id, 0, PART_SIZE)),
+        ("app.run_job_part", (job.id, PART_SIZE, 2 * PART_SIZE)),
+        ("app.run_job_part", (job.id, 2 * PART_SIZE, 2 * PART_SIZE + 1)),
     ]
-    assert all(q.retries_left == 3 for q in queued)
 
 
 def test_health_counts_waiting_parts(redis_url):
     from rq import Queue
 
-    from services.jobs_redis import QUEUE_NAME
-
     client = redis.Redis.from_url(redis_url)
-    service = RedisJobService(make_store(redis_url), Queue(QUEUE_NAME, connection=client), max_items=10_000)
+    service = redis_service(make_store(redis_url), Queue(QUEUE_NAME, connection=client))
     service.submit("US", "ASIN", [f"B0{i:08d}" for i in range(PART_SIZE + 1)], refresh=False, source="json")
     health = service.health()
     assert (health["backend"], health["store_ok"], health["queued_parts"], health["workers"]) == ("redis", True, 2, 0)
@@ -85,5 +89,57 @@ def test_health_says_when_redis_is_down():
     from emulator.process import free_port
 
     client = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
-    service = RedisJobService(RedisJobStore(client, retention=60), Queue("x", connection=client), max_items=10)
+    service = redis_service(RedisJobStore(client, retention=60), Queue("x", connection=client))
     assert service.health()["store_ok"] is False
+
+
+def test_a_part_whose_holder_is_gone_is_handed_out_again_once(redis_url):
+    store = make_store(redis_url)
+    job = store.create("US", "ASIN", [f"B0{i:08d}" for i in range(PART_SIZE + 10)], refresh=False, source="json", max_items=1000)
+    assert store.take_part(job.id, 0, "worker-1") and not store.take_part(job.id, 0, "worker-2")
+    assert store.take_part(job.id, PART_SIZE, "worker-2")
+    assert store.lapsed_parts() == []  # both holders renew their leases
+    redis.Redis.from_url(redis_url).delete(f"fba:jobs:{job.id}:lease:0")  # as Redis does when worker-1's lease runs out
+    assert store.lapsed_parts() == [(job.id, 0, PART_SIZE)]
+    assert store.lapsed_parts() == []  # handed to one caller only
+    assert not store.holds_part(job.id, 0, "worker-1")
+    # The part queued again is taken by the next worker; a part finished is never handed out again.
+    assert store.take_part(job.id, 0, "worker-3")
+    store.finish_part(job.id, 0, "worker-3", done=True)
+    assert not store.take_part(job.id, 0, "worker-4")
+
+
+def test_a_part_let_go_unfinished_is_handed_out_again(redis_url):
+    store = make_store(redis_url)
+    job = store.create("US", "ASIN", ["A", "B"], refresh=False, source="json", max_items=10)
+    assert store.take_part(job.id, 0, "worker-1")
+    store.finish_part(job.id, 0, "worker-1", done=False)
+    assert store.lapsed_parts() == [(job.id, 0, 2)]
+
+
+def test_workers_count_as_live_until_their_heartbeat_is_stale(redis_url):
+    now = [1_800_000_000.0]
+    store = RedisJobStore(redis.Redis.from_url(redis_url), retention=3600, clock=lambda: now[0])
+    store.heartbeat("worker-1")
+    now[0] += 20
+    store.heartbeat("worker-2")
+    assert store.live_workers() == 2
+    now[0] += 15  # worker-1 last beat 35 s ago
+    assert store.live_workers() == 1
+    store.forget_worker("worker-2")
+    assert store.live_workers() == 0
+
+
+def test_a_job_no_live_worker_serves_says_so(redis_url):
+    from rq import Queue
+
+    client = redis.Redis.from_url(redis_url)
+    store = make_store(redis_url)
+    service = redis_service(store, Queue(QUEUE_NAME, connection=client))
+    job = service.submit("US", "ASIN", ["A"], refresh=False, source="json")
+    assert service.view(job)["waiting_for_worker"] is True
+    store.heartbeat("worker-1")
+    assert service.view(job)["waiting_for_worker"] is False
+    cancelled = service.cancel(job.id)
+    store.forget_worker("worker-1")
+    assert service.view(cancelled)["waiting_for_worker"] is False  # a finished job waits for nothing

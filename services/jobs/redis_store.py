@@ -1,15 +1,23 @@
-"""JOB_BACKEND=redis: jobs in Redis, their work queued with RQ and done by `flask jobs worker` processes on any host.
+"""JOB_BACKEND=redis: jobs in Redis, their work cut into parts queued with RQ for `flask jobs worker` processes on any host.
 
-Each job is cut into parts of PART_SIZE items; each part is one RQ job on the `fba-jobs` queue,
-so any number of workers on any number of hosts share a job's work, all under the shared
-limiter (RATE_LIMIT_BACKEND=redis). A part answers only items with no stored result, and stores
-a step's answers and counts in one MULTI/EXEC, so a part retried after its worker died (RQ
-retries abandoned jobs) fetches nothing already stored. The job's state and results stay in
-Redis, the one store every host reads; its keys expire JOB_RETENTION seconds after the last change.
+Each job is cut into parts of PART_SIZE items; each part is one RQ job on the `fba-jobs` queue, so
+any number of workers on any number of hosts share a job's work, all under the shared limiter
+(RATE_LIMIT_BACKEND=redis). A part answers only items with no stored result, and stores a step's
+answers and counts in one MULTI/EXEC, so a part run again fetches nothing already stored.
 
-Keys (prefix `fba:jobs:`): `index` (sorted set of job ids by creation time), `<id>` (hash of the
+A worker running a part holds its lease (PART_LEASE seconds, renewed at every step and while it
+waits). Every live worker beats a heartbeat and, every UPKEEP_SECONDS, takes up parts that were
+started but whose lease lapsed (a worker killed mid-part) by queueing them again: so a dead
+worker's part goes on within a minute on any live or restarted worker (RQ's own detection of an
+abandoned job waits for a heartbeat TTL of 90 s and a maintenance run every 10 minutes). A job that
+no live worker serves says so in its status (`waiting_for_worker`).
+
+Keys (prefix `fba:jobs:`): `index` (sorted set of job ids by creation time), `active` (set of
+unfinished job ids), `workers` (sorted set of worker names by last heartbeat), `<id>` (hash of the
 job's fields), `<id>:inputs` (list of inputs, in order), `<id>:results` (hash position → entry
-JSON), `<id>:attempts` (hash position → tries that failed for now).
+JSON), `<id>:attempts` (hash position → tries that failed for now), `<id>:parts` (hash part start
+→ end), `<id>:started` and `<id>:done_parts` (sets of part starts), `<id>:lease:<start>` (the
+holder of a running part). A job's keys expire JOB_RETENTION seconds after its last change.
 """
 
 from __future__ import annotations
@@ -21,23 +29,19 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import redis
-from rq import Queue, Retry
 
-from services.asin_service import AsinService
-from services.jobs import (
+from services.jobs.model import (
     CANCELLED,
     DONE,
+    FAILED,
     QUEUED,
     RUNNING,
+    Entry,
     Job,
-    JobService,
     PendingItem,
     counts_of,
     item_batches,
-    job_step,
-    lookup_step,
     new_job_id,
-    split_transient,
     translate_store_errors,
 )
 from utils import metrics
@@ -47,6 +51,11 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "fba-jobs"
 PREFIX = "fba:jobs:"
 PART_SIZE = 200
+# A running part's lease; its holder renews it at every step and every few seconds while it waits.
+PART_LEASE = 30.0
+# A worker counts as live this long after its last heartbeat; it beats (and looks for lapsed parts) every UPKEEP_SECONDS.
+WORKER_TTL = 30.0
+UPKEEP_SECONDS = 10.0
 _INSERT_BATCH = 2000
 _RESULTS_PAGE = 500
 
@@ -70,7 +79,7 @@ class RedisJobStore:
         return f"{PREFIX}{job_id}{suffix}"
 
     def _keys(self, job_id: str) -> list[str]:
-        return [self._key(job_id, suffix) for suffix in ("", ":inputs", ":results", ":attempts")]
+        return [self._key(job_id, suffix) for suffix in ("", ":inputs", ":results", ":attempts", ":parts", ":started", ":done_parts")]
 
     def _touch(self, pipe: Any, job_id: str) -> None:
         for key in self._keys(job_id):
@@ -104,9 +113,12 @@ class RedisJobStore:
             "updated_at": now,
             "run_done_start": 0,
         }
+        parts = {start: min(total, start + PART_SIZE) for start in range(0, total, PART_SIZE)}
         with self._redis.pipeline() as pipe:
             pipe.hset(self._key(job_id), mapping=fields)
+            pipe.hset(self._key(job_id, ":parts"), mapping=parts)
             pipe.zadd(PREFIX + "index", {job_id: now})
+            pipe.sadd(PREFIX + "active", job_id)
             self._touch(pipe, job_id)
             pipe.execute()
         job = self.get(job_id)
@@ -163,9 +175,10 @@ class RedisJobStore:
         if job is not None and not job.finished:
             now = self._clock()
             self._redis.hset(self._key(job_id), mapping={"status": CANCELLED, "finished_at": now, "updated_at": now})
+            self._redis.srem(PREFIX + "active", job_id)
         return self.get(job_id)
 
-    def results(self, job_id: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    def results(self, job_id: str) -> Iterator[tuple[int, str, Entry]]:
         """(position, input, entry) of every answered item, in input order, a page at a time."""
         total = self._redis.llen(self._key(job_id, ":inputs"))
         for start in range(0, total, _RESULTS_PAGE):
@@ -201,7 +214,7 @@ class RedisJobStore:
         return self.get(job_id)
 
     @translate_store_errors((redis.RedisError,), "Redis")
-    def record(self, job_id: str, answered: dict[int, dict[str, Any]], retried: Iterable[int]) -> Job | None:
+    def record(self, job_id: str, answered: dict[int, Entry], retried: Iterable[int]) -> Job | None:
         """Store a step's answers and counts in one transaction; the job after it (done when the last item is)."""
         key = self._key(job_id)
         succeeded, failed, cached = counts_of(answered.values())
@@ -226,10 +239,22 @@ class RedisJobStore:
         # Two parts may finish together: the one that sets finished_at first marks the job done.
         if job is not None and job.done >= job.total and job.status == RUNNING and self._redis.hsetnx(key, "finished_at", now):
             self._redis.hset(key, "status", DONE)
+            self._redis.srem(PREFIX + "active", job_id)
             metrics.count_job_event(DONE)
             log.info("job %s: done, %d succeeded, %d failed, %d from the cache", job_id, job.succeeded, job.failed, job.cached)
             job = self.get(job_id)
         return job
+
+    @translate_store_errors((redis.RedisError,), "Redis")
+    def fail(self, job_id: str, message: str) -> None:
+        """Mark the job failed with `message` (unless it already finished)."""
+        job = self.get(job_id)
+        if job is None or job.finished:
+            return
+        now = self._clock()
+        self._redis.hset(self._key(job_id), mapping={"status": FAILED, "error": message, "finished_at": now, "updated_at": now})
+        self._redis.srem(PREFIX + "active", job_id)
+        metrics.count_job_event(FAILED)
 
     @translate_store_errors((redis.RedisError,), "Redis")
     def purge(self, older_than: float) -> int:
@@ -242,78 +267,78 @@ class RedisJobStore:
 
     @translate_store_errors((redis.RedisError,), "Redis")
     def active_counts(self) -> dict[str, int]:
-        """RQ parts waiting on the queue, and `flask jobs worker` processes alive."""
-        from rq import Worker
+        """RQ parts waiting on the queue, and `flask jobs worker` processes alive (a heartbeat within WORKER_TTL)."""
+        from rq import Queue
 
-        queue = Queue(QUEUE_NAME, connection=self._redis)
-        return {"queued_parts": queue.count, "workers": Worker.count(queue=queue)}
+        return {"queued_parts": Queue(QUEUE_NAME, connection=self._redis).count, "workers": self.live_workers()}
+
+    # -- parts: leases, heartbeats and the parts of dead workers ---------------------------------
+
+    def parts(self, job_id: str) -> list[tuple[int, int]]:
+        """(start, end) of each of the job's parts, in order."""
+        stored = self._redis.hgetall(self._key(job_id, ":parts"))
+        return sorted((int(start), int(end)) for start, end in stored.items())
+
+    def take_part(self, job_id: str, start: int, owner: str) -> bool:
+        """Hold part `start` for `owner` (PART_LEASE), unless a live holder has it or it is done; True if held."""
+        if self._redis.sismember(self._key(job_id, ":done_parts"), start):
+            return False
+        if not self._redis.set(self._key(job_id, f":lease:{start}"), owner, nx=True, px=int(PART_LEASE * 1000)):
+            return self.holds_part(job_id, start, owner)
+        self._redis.sadd(self._key(job_id, ":started"), start)
+        return True
+
+    def holds_part(self, job_id: str, start: int, owner: str) -> bool:
+        """True while `owner` holds part `start` (renewing the lease)."""
+        key = self._key(job_id, f":lease:{start}")
+        if self._redis.get(key) != owner.encode():
+            return False
+        self._redis.pexpire(key, int(PART_LEASE * 1000))
+        return True
+
+    def finish_part(self, job_id: str, start: int, owner: str, *, done: bool) -> None:
+        """Let go of part `start` (`done`: nothing of it is pending); one let go of unfinished is queued again by upkeep."""
+        if done:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(self._key(job_id, ":done_parts"), start)
+                pipe.srem(self._key(job_id, ":started"), start)
+                pipe.execute()
+        key = self._key(job_id, f":lease:{start}")
+        if self._redis.get(key) == owner.encode():
+            self._redis.delete(key)
+
+    def heartbeat(self, worker: str) -> None:
+        """`worker` is alive now."""
+        self._redis.zadd(PREFIX + "workers", {worker: self._clock()})
+
+    def forget_worker(self, worker: str) -> None:
+        """`worker` stopped (cleanly)."""
+        self._redis.zrem(PREFIX + "workers", worker)
+
+    def live_workers(self) -> int:
+        """Workers whose last heartbeat is within WORKER_TTL."""
+        now = self._clock()
+        self._redis.zremrangebyscore(PREFIX + "workers", 0, now - WORKER_TTL)
+        return int(self._redis.zcount(PREFIX + "workers", now - WORKER_TTL, "+inf"))
+
+    def lapsed_parts(self) -> list[tuple[str, int, int]]:
+        """(job id, start, end) of every started, unfinished part whose holder is gone; each is handed to one caller only."""
+        lapsed = []
+        for raw in self._redis.smembers(PREFIX + "active"):
+            job_id = raw.decode()
+            job = self.get(job_id)
+            if job is None or job.finished:
+                self._redis.srem(PREFIX + "active", job_id)
+                continue
+            ends = dict(self.parts(job_id))
+            for start in sorted(int(value) for value in self._redis.smembers(self._key(job_id, ":started"))):
+                if self._redis.exists(self._key(job_id, f":lease:{start}")):
+                    continue
+                # SREM answers 1 to one caller only: two workers looking at once queue the part once.
+                if self._redis.srem(self._key(job_id, ":started"), start):
+                    lapsed.append((job_id, start, ends.get(start, start + PART_SIZE)))
+        return lapsed
 
     def close(self) -> None:
         """Close the connection pool."""
         self._redis.close()
-
-
-# The worker process's store and ASIN service, set by `flask jobs worker` before it starts RQ.
-_worker_context: dict[str, Any] = {}
-
-
-def bind_worker(store: RedisJobStore, service: AsinService, step: int) -> None:
-    """Give RQ parts run in this process the app's store and ASIN service (and with them its limiter and cache)."""
-    _worker_context.update(store=store, service=service, step=step)
-
-
-def _context() -> tuple[RedisJobStore, AsinService, int]:
-    if not _worker_context:
-        # A plain `rq worker`: build the app from the environment once per process.
-        from app import create_app
-
-        app = create_app()
-        bind_worker(app.extensions["jobs"].store, app.extensions["asin_service"], job_step(app.config["SETTINGS"]))
-    return _worker_context["store"], _worker_context["service"], _worker_context["step"]
-
-
-def run_part(job_id: str, start: int, end: int) -> int:
-    """RQ task: answer the items of `job_id` with positions in [start, end) that have no stored answer; how many."""
-    store, service, step = _context()
-    answered_count = 0
-    while True:
-        job = store.start_part(job_id)
-        if job is None or job.finished:
-            return answered_count
-        items = store.pending_in(job_id, start, end, step)
-        if not items:
-            return answered_count
-        entries = lookup_step(service, job, items)
-        answered, retried, wait = split_transient(entries, items)
-        store.record(job_id, answered, retried)
-        answered_count += len(answered)
-        if wait:
-            log.info("job %s: %d items failed for now; again in %.0f s", job_id, len(retried), wait)
-            time.sleep(wait)
-
-
-class RedisJobService(JobService):
-    """JobService whose jobs are cut into parts and queued on RQ rather than run by the web workers."""
-
-    def __init__(self, store: RedisJobStore, queue: Queue, *, max_items: int) -> None:
-        super().__init__(store, max_items=max_items, enqueue=self._enqueue_parts)
-        self.queue = queue
-
-    def _enqueue_parts(self, job: Job) -> None:
-        for start in range(0, job.total, PART_SIZE):
-            self.queue.enqueue(
-                run_part,
-                job.id,
-                start,
-                min(job.total, start + PART_SIZE),
-                job_timeout=3600,
-                retry=Retry(max=3),
-                description=f"job {job.id} items {start}-{min(job.total, start + PART_SIZE) - 1}",
-            )
-
-
-def build_redis_jobs(settings: Any) -> RedisJobService:
-    """Jobs in Redis at REDIS_URL, parts queued on RQ's `fba-jobs` queue."""
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    store = RedisJobStore(client, retention=settings.job_retention)
-    return RedisJobService(store, Queue(QUEUE_NAME, connection=client), max_items=settings.max_job_size)
