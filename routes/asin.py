@@ -58,7 +58,9 @@ def _batch_items(body: dict[str, Any]) -> tuple[str, list[Any]]:
     field = "identifiers" if "identifiers" in body else "asins"
     items = body.get(field)
     if not isinstance(items, list):
-        raise ServiceError(errors.INVALID_REQUEST, 'The body needs an \'asins\' list, e.g. {"asins": ["B07N4M94X4"]}, '
+        raise ServiceError(
+            errors.INVALID_REQUEST,
+            'The body needs an \'asins\' list, e.g. {"asins": ["B07N4M94X4"]}, '
             'or an \'identifiers\' list with \'identifier_type\', e.g. {"identifiers": ["887276302195"], "identifier_type": "UPC"}',
         )
     if not items:

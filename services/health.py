@@ -46,4 +46,3 @@ def _with_iso(event: dict[str, Any] | None) -> dict[str, Any] | None:
     if event is None:
         return None
     return {**event, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))}
-

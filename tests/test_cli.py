@@ -18,11 +18,11 @@ from click.testing import Result
 from flask import Flask
 
 import cli
-from utils.retry import RetryPolicy
 from emulator import EmulatorServer
 from emulator.catalog import build_item
 from tests.helpers.data import SANDBOX_TITLE, US, synthetic_asins
 from tests.helpers.emulator_log import calls_by_status, operation_calls
+from utils.retry import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 # Variables that would make a `flask` child call Amazon, or load another app than .flaskenv names.

@@ -171,7 +171,9 @@ def _only_package_reexports(cycle: list[str], modules: dict[str, set[str]]) -> b
 
 def test_no_test_module_is_imported_by_another(graph):
     modules, _ = graph
-    importers = [f"{name} -> {target}" for name, targets in modules.items() for target in targets if target.rsplit(".", 1)[-1].startswith("test_")]
+    importers = [
+        f"{name} -> {target}" for name, targets in modules.items() for target in targets if target.rsplit(".", 1)[-1].startswith("test_")
+    ]
     assert importers == []
 
 

@@ -113,4 +113,3 @@ class SQLiteFile:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         return conn
-

@@ -162,7 +162,6 @@ def run_or_fail(work: JobWork, steps: JobSteps, stop: threading.Event, fail: Cal
         return 0
 
 
-
 # -- JOB_BACKEND=sqlite: a thread in every gunicorn worker claims jobs and runs them ---------------------------
 
 
