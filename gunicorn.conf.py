@@ -31,7 +31,9 @@ if _settings.web_concurrency > 1 and _settings.rate_limit_backend == "memory":
     )
 
 bind = f"{_settings.host}:{_settings.port}"
-worker_class = "gthread"
+# gthread, answering gunicorn's own errors (bad request line, URI or headers too large) in the
+# service's JSON error shape, and reading a body the app left unread before the connection closes.
+worker_class = "gunicorn_worker.JsonErrorWorker"
 workers = _settings.web_concurrency
 threads = _settings.gunicorn_threads
 # A batch can wait on the SP-API plan: give requests time before gunicorn kills a worker.

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from services import errors
 from services.errors import ServiceError
@@ -43,8 +44,11 @@ STATUS_BY_CODE = {
     errors.INTERNAL_ERROR: 500,
 }
 
-# Werkzeug's names, where a shorter, more usual code reads better.
-_HTTP_CODES = {413: "PAYLOAD_TOO_LARGE"}
+# Werkzeug's names, where a shorter, more usual code reads better (RFC 9110 names 414 "URI Too Long").
+_HTTP_CODES = {413: "PAYLOAD_TOO_LARGE", 414: "URI_TOO_LONG"}
+# An unexpected failure, whether in the app or in gunicorn (gunicorn_worker.py).
+INTERNAL_ERROR_CODE = errors.INTERNAL_ERROR
+INTERNAL_ERROR_MESSAGE = "The service failed to answer this request; it has been logged."
 
 
 def status_of(code: str) -> int:
@@ -52,9 +56,19 @@ def status_of(code: str) -> int:
     return STATUS_BY_CODE.get(code, 502)
 
 
+def http_error_code(status: int) -> str:
+    """The error code of an HTTP status: Werkzeug's name in upper case (400 BAD_REQUEST), or a shorter usual one."""
+    return _HTTP_CODES.get(status) or HTTP_STATUS_CODES.get(status, "Unknown Error").upper().replace(" ", "_").replace("'", "")
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The one error shape: `{"success": false, "error": {"code", "message"}}`."""
+    return {"success": False, "error": {"code": code, "message": message}}
+
+
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-    """`{"success": false, "error": {"code", "message"}}` with `status`."""
-    return jsonify({"success": False, "error": {"code": code, "message": message}}), status
+    """The error body of `code` and `message` as JSON, with `status`."""
+    return jsonify(error_body(code, message)), status
 
 
 def failure_response(failure: ServiceError) -> tuple[Response, int]:
@@ -88,8 +102,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> tuple[Response, int]:
-        code = _HTTP_CODES.get(exc.code or 500) or (exc.name or "error").upper().replace(" ", "_").replace("'", "")
-        response, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        status = exc.code or 500
+        response, status = error_response(status, http_error_code(status), exc.description or exc.name)
         # Keep Werkzeug's headers (Allow on 405, ...) but with our JSON body.
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
@@ -99,4 +113,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> tuple[Response, int]:
         log.exception("unhandled error: %s", type(exc).__name__)
-        return error_response(500, errors.INTERNAL_ERROR, "The service failed to answer this request; it has been logged.")
+        return error_response(500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
