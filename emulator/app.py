@@ -74,9 +74,9 @@ class _DropMiddleware:
         raise ConnectionAbortedError("SP-API emulator dropped the connection (drop_rate)")
 
 
-def create_emulator_app(options: EmulatorOptions | None = None) -> Flask:
-    """A Flask app emulating LWA and Catalog Items 2022-04-01 with the given options."""
-    state = EmulatorState(options or EmulatorOptions())
+def create_emulator_app(options: EmulatorOptions | None = None, *, clock: Callable[[], float] = time.monotonic) -> Flask:
+    """A Flask app emulating LWA and Catalog Items 2022-04-01; `clock` (seconds) times the buckets and token expiry."""
+    state = EmulatorState(options or EmulatorOptions(), clock)
     app = Flask("emulator")
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the model's key order
     app.extensions[EXTENSION_KEY] = state

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -29,7 +31,7 @@ class _VerboseRequestHandler(WSGIRequestHandler):
 
 
 class EmulatorServer:
-    """Serves the emulator on host:port (0 picks a free port) until stop(); usable as a context manager."""
+    """Serves the emulator on host:port (0: a free port) until stop() or the end of a `with`; `clock` times buckets and tokens."""
 
     def __init__(
         self,
@@ -38,11 +40,12 @@ class EmulatorServer:
         port: int = 0,
         *,
         verbose: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self._requested_port = port
         self._verbose = verbose
-        self.app = create_emulator_app(options)
+        self.app = create_emulator_app(options, clock=clock)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -7,6 +7,7 @@ import secrets
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,14 +39,15 @@ class Faults:
 
 
 class EmulatorState:
-    """Thread-safe state shared by every request of one emulator app."""
+    """Thread-safe state shared by every request of one emulator app; `clock` times the buckets and token expiry."""
 
-    def __init__(self, options: EmulatorOptions) -> None:
+    def __init__(self, options: EmulatorOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._options = apply_changes(options, {})  # a private copy
         self._rng = random.Random(self._options.seed)
-        self._buckets = {op: TokenBucket(self._options.rate, self._options.burst) for op in CATALOG_OPERATIONS}
-        self._tokens: dict[str, float] = {}  # access token -> time.monotonic() expiry
+        self._buckets = {op: TokenBucket(self._options.rate, self._options.burst, clock) for op in CATALOG_OPERATIONS}
+        self._tokens: dict[str, float] = {}  # access token -> expiry on self._clock
         self._calls: deque[dict[str, Any]] = deque(maxlen=MAX_CALLS_KEPT)
         self._total = 0
         self._by_operation: dict[str, Counter[str]] = {op: Counter() for op in OPERATIONS}
@@ -88,7 +90,7 @@ class EmulatorState:
         with self._lock:
             ttl = self._options.token_ttl
             announced = ttl if self._options.announced_token_ttl is None else self._options.announced_token_ttl
-            now = time.monotonic()
+            now = self._clock()
             self._tokens[token] = now + ttl
             stale = [t for t, expiry in self._tokens.items() if expiry < now - _EXPIRED_TOKEN_MEMORY]
             for t in stale:
@@ -105,7 +107,7 @@ class EmulatorState:
             expiry = self._tokens.get(token)
         if expiry is None:
             return "invalid"
-        return "expired" if time.monotonic() >= expiry else None
+        return "expired" if self._clock() >= expiry else None
 
     # ------------------------------------------------------------------ usage plan and faults
 

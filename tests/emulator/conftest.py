@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,11 @@ def model() -> dict[str, Any]:
 
 @pytest.fixture
 def make_server() -> Iterator[Callable[..., EmulatorServer]]:
-    """Factory: a started EmulatorServer on a free loopback port with option overrides; stopped at teardown."""
+    """Factory: a started EmulatorServer on a free loopback port with option overrides (and a `clock`); stopped at teardown."""
     servers: list[EmulatorServer] = []
 
-    def make(**options: Any) -> EmulatorServer:
-        server = EmulatorServer(EmulatorOptions(**options)).start()
+    def make(*, clock: Callable[[], float] = time.monotonic, **options: Any) -> EmulatorServer:
+        server = EmulatorServer(EmulatorOptions(**options), clock=clock).start()
         servers.append(server)
         return server
 
@@ -45,11 +46,11 @@ def make_server() -> Iterator[Callable[..., EmulatorServer]]:
 
 @pytest.fixture
 def make_client(make_server: Callable[..., EmulatorServer]) -> Iterator[Callable[..., EmulatorClient]]:
-    """Factory: an EmulatorClient for a new emulator started with the given option overrides."""
+    """Factory: an EmulatorClient for a new emulator started with the given option overrides (and a `clock`)."""
     clients: list[EmulatorClient] = []
 
-    def make(**options: Any) -> EmulatorClient:
-        client = EmulatorClient(make_server(**options).url)
+    def make(*, clock: Callable[[], float] = time.monotonic, **options: Any) -> EmulatorClient:
+        client = EmulatorClient(make_server(clock=clock, **options).url)
         clients.append(client)
         return client
 

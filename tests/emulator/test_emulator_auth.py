@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 
 from emulator import defaults
 from emulator.client import EmulatorClient
+from tests.helpers.fake_clock import FakeClock
 
 
 def test_refresh_token_grant_issues_a_bearer_token(emu: EmulatorClient) -> None:
@@ -51,14 +51,14 @@ def test_lwa_errors(emu: EmulatorClient, overrides: dict[str, str | None], statu
 
 def test_token_calls_are_logged_and_delayed(make_client: Callable[..., EmulatorClient]) -> None:
     emu = make_client(token_delay=0.3)
-    started = time.monotonic()
     assert emu.request_token().status_code == 200
-    assert time.monotonic() - started >= 0.3
     assert emu.request_token(client_secret="nope").status_code == 401
     log = emu.calls()
     assert log["by_operation"]["lwaToken"] == {"200": 1, "401": 1}
     assert [c["operation"] for c in log["calls"]] == ["lwaToken", "lwaToken"]
     assert log["calls"][0]["marketplace_id"] is None and log["calls"][0]["asins"] == []
+    # The client sent its second request only once the first was answered: that answer was held token_delay.
+    assert log["calls"][1]["time"] - log["calls"][0]["time"] >= 0.3
 
 
 def _unauthorized(details: str) -> dict[str, object]:
@@ -82,6 +82,21 @@ def test_expired_token_is_403_with_expired_details(make_client: Callable[..., Em
     response = emu.get_catalog_item("B07N4M94X4", token=token["access_token"])
     assert response.status_code == 403
     assert response.json() == _unauthorized("The access token you provided has expired.")
+
+
+def test_a_token_is_accepted_until_its_ttl_has_passed_on_the_emulators_clock(make_client: Callable[..., EmulatorClient]) -> None:
+    clock = FakeClock()
+    emu = make_client(clock=clock, rate=1000.0, burst=1000, token_ttl=60)
+    token = emu.request_token().json()
+    assert token["expires_in"] == 60
+    clock.advance(59.5)
+    assert emu.get_catalog_item("B07N4M94X4", token=token["access_token"]).status_code == 200
+    clock.advance(0.5)
+    response = emu.get_catalog_item("B07N4M94X4", token=token["access_token"])
+    assert response.status_code == 403
+    assert response.json() == _unauthorized("The access token you provided has expired.")
+    fresh = emu.request_token().json()["access_token"]  # a new token lives its own 60 s from now
+    assert emu.get_catalog_item("B07N4M94X4", token=fresh).status_code == 200
 
 
 def test_403_comes_before_the_usage_plan(make_client: Callable[..., EmulatorClient]) -> None:

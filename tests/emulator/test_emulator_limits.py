@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import itertools
 from collections.abc import Callable
 
 import httpx
@@ -10,12 +10,14 @@ import pytest
 
 from emulator import EmulatorServer
 from emulator.client import EmulatorClient
+from tests.helpers.fake_clock import FakeClock
 
 QUOTA_EXCEEDED = {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource.", "details": ""}]}
 
 
 def test_bucket_admits_burst_then_throttles(make_client: Callable[..., EmulatorClient]) -> None:
-    emu = make_client()  # the model's usage plan: rate 2, burst 2
+    clock = FakeClock()
+    emu = make_client(clock=clock)  # the model's usage plan: rate 2, burst 2
     assert emu.token  # fetch the token first: LWA calls are not rate limited like catalog calls
     responses = [emu.get_catalog_item("B07N4M94X4") for _ in range(5)]
     assert [r.status_code for r in responses] == [200, 200, 429, 429, 429]
@@ -25,11 +27,28 @@ def test_bucket_admits_burst_then_throttles(make_client: Callable[..., EmulatorC
         assert throttled.headers["x-amzn-RequestId"]
     # Each operation has its own bucket.
     assert emu.search_catalog_items(identifiers="B07N4M94X4", identifiersType="ASIN").status_code == 200
-    # Rate 2/s: one token is back after half a second.
-    time.sleep(0.55)
-    assert emu.get_catalog_item("B07N4M94X4").status_code == 200
+    # Rate 2/s: half a token after 0.25 s is not enough; a whole one is back after 0.5 s, and only one.
+    clock.advance(0.25)
     assert emu.get_catalog_item("B07N4M94X4").status_code == 429
-    assert emu.calls()["by_operation"]["getCatalogItem"] == {"200": 3, "429": 4}
+    clock.advance(0.25)
+    assert [emu.get_catalog_item("B07N4M94X4").status_code for _ in range(2)] == [200, 429]
+    # However long the pause, the bucket holds no more than its burst.
+    clock.advance(60)
+    assert [emu.get_catalog_item("B07N4M94X4").status_code for _ in range(3)] == [200, 200, 429]
+    assert emu.calls()["by_operation"]["getCatalogItem"] == {"200": 5, "429": 6}
+
+
+def test_a_rate_change_refills_the_buckets_at_the_new_size_and_pace(make_client: Callable[..., EmulatorClient]) -> None:
+    clock = FakeClock()
+    emu = make_client(clock=clock, rate=2.0, burst=1)
+    assert emu.token
+    assert [emu.get_catalog_item("B07N4M94X4").status_code for _ in range(2)] == [200, 429]
+    emu.configure(rate=0.5, burst=3)
+    assert [emu.get_catalog_item("B07N4M94X4").status_code for _ in range(4)] == [200, 200, 200, 429]
+    clock.advance(1.5)  # 0.75 of a token at 0.5/s
+    assert emu.get_catalog_item("B07N4M94X4").status_code == 429
+    clock.advance(0.5)
+    assert emu.get_catalog_item("B07N4M94X4").status_code == 200
 
 
 def test_announced_rate_can_differ_from_the_enforced_one(make_client: Callable[..., EmulatorClient]) -> None:
@@ -90,13 +109,17 @@ def test_drop_closes_the_connection_without_a_response(make_client: Callable[...
 def test_latency_and_slow_responses(make_client: Callable[..., EmulatorClient]) -> None:
     emu = make_client(rate=1000.0, burst=1000, latency_ms=150)
     assert emu.token  # get the LWA call out of the way first
-    started = time.monotonic()
+    # One client, one call at a time: a call arrives only once the answer before it came, so the gaps
+    # between arrivals in the emulator's log bound how long each answer was held.
     assert emu.get_catalog_item("B07N4M94X4", token="bad").status_code == 403  # errors are delayed too
-    assert time.monotonic() - started >= 0.15
-    emu.configure(latency_ms=0, slow_rate=1.0, slow_seconds=0.3)
-    started = time.monotonic()
     assert emu.get_catalog_item("B07N4M94X4").status_code == 200
-    assert time.monotonic() - started >= 0.3
+    emu.configure(latency_ms=0, slow_rate=1.0, slow_seconds=0.3)
+    assert emu.get_catalog_item("B07N4M94X4").status_code == 200
+    assert emu.get_catalog_item("B07N4M94X4").status_code == 200
+    arrived = [c["time"] for c in emu.calls()["calls"] if c["operation"] == "getCatalogItem"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrived)]
+    assert gaps[0] >= 0.15 and gaps[1] >= 0.15  # the 403, then the 200, held latency_ms
+    assert gaps[2] >= 0.3  # the slow answer held slow_seconds
     # A client that gives up on a slow call still finds it in the log.
     with pytest.raises(httpx.ReadTimeout):
         emu.http.get(

@@ -11,17 +11,15 @@ is bounded structurally, by the number of calls each lookup may make.
 from __future__ import annotations
 
 import logging
-import socket
-import struct
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 
 from emulator import EmulatorServer
 from tests.helpers.emulator_log import operation_calls
+from tests.helpers.fake_clock import FakeClock
+from tests.helpers.tcp_listener import CountingListener
 
 # searchCatalogItems takes 20 ASINs a call (Catalog Items 2022-04-01), so a batch of 500 is 25 chunks.
 CHUNK = 20
@@ -39,51 +37,6 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.01)
-
-
-class ResettingListener:
-    """A TCP port where SP-API is down: every connection is accepted, counted and reset at once (no HTTP answer)."""
-
-    def __init__(self) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(64)
-        self._socket.settimeout(0.05)
-        self.port: int = self._socket.getsockname()[1]
-        self.connections = 0
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name=f"resetting-listener-{self.port}", daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        """Base URL that SP-API calls can be pointed at."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                conn, _ = self._socket.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return  # closed by close()
-            self.connections += 1
-            # SO_LINGER 0: close() sends RST, as a crashed or overloaded endpoint does.
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-
-    def close(self) -> None:
-        """Stop accepting and free the port."""
-        self._stopped.set()
-        self._thread.join(timeout=5)
-        self._socket.close()
-
-    def __enter__(self) -> ResettingListener:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -146,12 +99,12 @@ def test_a_500_asin_batch_survives_5xx_dropped_connections_and_slow_answers(make
 
 
 CIRCUIT_FAILURES = 3
-CIRCUIT_COOLDOWN = 2.0
+CIRCUIT_COOLDOWN = 30.0  # passes on the circuits' fake clock, not in real time
 
 
 def test_with_sp_api_down_a_batch_fails_fast_behind_an_open_circuit_and_recovers(make_app, emulator, figures):
     """Every connection reset: UPSTREAM_UNAVAILABLE for every entry, the circuit opens, calls stop, /health degraded; then recovery."""
-    with ResettingListener() as down:
+    with CountingListener() as down:  # every connection accepted, counted and reset at once (no HTTP answer)
         # SP-API's regional endpoint is down; Login with Amazon still answers. One chunk at a time,
         # so the circuit opens after exactly CIRCUIT_FAILURES chunks.
         app = make_app(
@@ -163,6 +116,8 @@ def test_with_sp_api_down_a_batch_fails_fast_behind_an_open_circuit_and_recovers
             max_workers=1,
             max_batch_size=500,
         )
+        clock = FakeClock()
+        app.extensions["spapi"].circuits.clock = clock
         client = app.test_client()
         requested = asins("B0DOWN", 200)  # 10 chunks
 
@@ -192,12 +147,13 @@ def test_with_sp_api_down_a_batch_fails_fast_behind_an_open_circuit_and_recovers
     recovered.start()
     try:
         # Within the cooldown the circuit stays open: nothing reaches SP-API yet.
+        clock.advance(CIRCUIT_COOLDOWN - 1)
         early = client.get("/asin/B0DOWN0001")
         figures.by_design()
         assert early.status_code == 503 and early.get_json()["error"]["code"] == "UPSTREAM_UNAVAILABLE"
         assert operation_calls(emulator, "getCatalogItem") == []
 
-        time.sleep(CIRCUIT_COOLDOWN)  # the cooldown is wall-clock time (pybreaker's reset_timeout)
+        clock.advance(1)  # the cooldown is over
         probe = client.get("/asin/B0DOWN0002")
         assert probe.status_code == 200 and probe.get_json()["success"] is True
         assert len(operation_calls(emulator, "getCatalogItem")) == 1  # one probe call, half-open

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from emulator import EmulatorOptions, EmulatorServer
 from emulator import defaults as emulator_defaults
 from tests.helpers.emulator_log import operation_calls
+from tests.helpers.fake_clock import FakeClock
 
 
 def test_batch_of_100_survives_30_percent_failures(make_app, emulator):
@@ -161,17 +162,19 @@ def test_concurrent_callers_never_exceed_the_plan(make_app, emulator):
                 assert j - i + 1 <= 2 + 4 * (times[j] - start) + 0.05
 
 
-def test_a_refused_access_token_is_replaced_once_and_nothing_is_lost(make_app, emulator):
-    """LWA says a token lives an hour but SP-API expires it after 1 s: the service re-authenticates once."""
-    emulator.configure(token_ttl=1, announced_token_ttl=3600)
-    client = make_app().test_client()
-    assert client.get("/asin/B0TEST0001").status_code == 200
-    time.sleep(1.2)
-    batch = client.post("/asin/batch/US", json={"asins": ["B0TEST0002", "B0TEST0003"]}).get_json()
-    assert batch["successful"] == 2
-    assert emulator.calls()["by_operation"]["lwaToken"] == {"200": 2}
-    assert [c["status"] for c in operation_calls(emulator, "searchCatalogItems")] == [403, 200]
-    assert client.get("/health").get_json()["status"] == "ok"
+def test_a_refused_access_token_is_replaced_once_and_nothing_is_lost(make_app):
+    """LWA says a token lives an hour but SP-API expires it after a minute: the service re-authenticates once."""
+    clock = FakeClock()
+    # An emulator of its own, whose token expiry runs on the fake clock.
+    with EmulatorServer(EmulatorOptions(token_ttl=60, announced_token_ttl=3600), clock=clock) as sp_api:
+        client = make_app(sp_api_endpoint=sp_api.url).test_client()
+        assert client.get("/asin/B0TEST0001").status_code == 200
+        clock.advance(60)  # SP-API now refuses the token the service believes in for another 59 minutes
+        batch = client.post("/asin/batch/US", json={"asins": ["B0TEST0002", "B0TEST0003"]}).get_json()
+        assert batch["successful"] == 2
+        assert sp_api.calls()["by_operation"]["lwaToken"] == {"200": 2}
+        assert [c["status"] for c in operation_calls(sp_api, "searchCatalogItems")] == [403, 200]
+        assert client.get("/health").get_json()["status"] == "ok"
 
 
 def test_a_token_refused_twice_is_auth_failed(make_app, emulator):
@@ -183,22 +186,31 @@ def test_a_token_refused_twice_is_auth_failed(make_app, emulator):
 
 def test_sustained_upstream_failure_opens_the_regions_circuit_then_a_probe_closes_it(make_app, emulator):
     emulator.configure(fault_rate=1.0, fault_statuses=[500])
-    client = make_app(max_retries=0, circuit_failures=2, circuit_cooldown=0.5).test_client()
+    app = make_app(max_retries=0, circuit_failures=2, circuit_cooldown=30)
+    clock = FakeClock()
+    app.extensions["spapi"].circuits.clock = clock
+    client = app.test_client()
     assert [client.get(f"/asin/B0TEST000{i}").status_code for i in range(2)] == [502, 502]
     # Open: the next lookups fail at once, without a call, and say when to come back.
     fast = client.get("/asin/B0TEST0003")
     assert fast.status_code == 503 and fast.get_json()["error"]["code"] == "UPSTREAM_UNAVAILABLE"
-    assert int(fast.headers["Retry-After"]) >= 1
+    assert fast.headers["Retry-After"] == "30"
     batch = client.post("/asin/batch/US", json={"asins": ["B0TEST0004", "B0TEST0005"]}).get_json()
     assert [e["error"]["code"] for e in batch["results"]] == ["UPSTREAM_UNAVAILABLE"] * 2
     assert len(operation_calls(emulator, "getCatalogItem")) == 2 and operation_calls(emulator, "searchCatalogItems") == []
     health = client.get("/health").get_json()
     assert health["status"] == "degraded" and health["sp_api"]["circuits"]["NA"]["state"] == "open"
+    assert health["sp_api"]["circuits"]["NA"]["opened_at"] == "2027-01-15T08:00:00Z"  # the fake clock's time
     assert health["sp_api"]["circuits"]["EU"]["state"] == "closed"  # each region its own
-    # SP-API recovers; after the cool-down one probe goes through and closes the circuit.
+    # SP-API recovers; within the cool-down the circuit still holds every call back.
     emulator.configure(fault_rate=0.0)
-    time.sleep(0.6)
+    clock.advance(29)
+    assert client.get("/asin/B0TEST0006").status_code == 503
+    assert len(operation_calls(emulator, "getCatalogItem")) == 2
+    # Once the cool-down is over, one probe goes through and closes the circuit.
+    clock.advance(1)
     assert client.get("/asin/B0TEST0006").status_code == 200
+    assert len(operation_calls(emulator, "getCatalogItem")) == 3
     health = client.get("/health").get_json()
     assert health["status"] == "ok" and health["sp_api"]["circuits"]["NA"]["state"] == "closed"
 

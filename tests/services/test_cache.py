@@ -18,7 +18,9 @@ import pytest
 import redis
 
 from services.cache import SQLITE_FILENAME, ResultCache, build_cache, cache_key
-from tests.helpers.redis import RedisServer, free_port
+from tests.helpers.fake_clock import FakeClock
+from tests.helpers.redis import RedisServer
+from tests.helpers.tcp_listener import CountingListener
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 US = "ATVPDKIKX0DER"
@@ -26,19 +28,6 @@ UK = "A1F83G8C2ARO7P"
 DAY = 86400.0
 HOUR = 3600.0
 FETCHED_AT = "2026-11-29T04:01:02Z"
-
-
-class FakeClock:
-    """Wall-clock seconds that only move when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def found(asin: str, title: str = "Echo Dot (3rd Gen)", marketplace_id: str = US) -> dict[str, Any]:
@@ -110,12 +99,6 @@ def sqlite_cache(data_dir: Path, clock: FakeClock) -> ResultCache:
 
 def redis_cache(url: str, clock: FakeClock) -> ResultCache:
     return build_cache(backend="redis", data_dir="", redis_url=url, ttl=DAY, not_found_ttl=HOUR, clock=clock)
-
-
-def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    result = call()
-    return result, time.monotonic() - started
 
 
 def test_round_trip_marks_entries_cached_and_keeps_fetched_at(make_cache: CacheFactory, clock: FakeClock) -> None:
@@ -342,31 +325,59 @@ def test_warnings_are_at_most_one_a_minute_and_say_how_many_were_held_back(
     assert "suppressed" not in warnings[0] and "1 more cache warnings suppressed" in warnings[1]
 
 
-def test_redis_with_nothing_listening_is_a_quick_miss_and_keeps_its_password_out_of_logs(
+def test_a_dead_redis_is_tried_once_then_left_alone_for_retry_after_and_keeps_its_password_out_of_logs(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = free_port()
-    cache = redis_cache(f"redis://:hunter2-secret@127.0.0.1:{port}/0", clock)
-
-    with caplog.at_level(logging.WARNING, logger="services.cache"):
-        for _ in range(2):
-            got, get_seconds = timed(lambda: cache.get_many(US, ["B07N4M94X4"]))
-            clock.advance(cache.retry_after)  # past the rest, so the put really tries Redis again
-            _, put_seconds = timed(lambda: cache.put_many(US, {"B07N4M94X4": found("B07N4M94X4")}))
-            clock.advance(cache.retry_after)
-            assert got == {}
-            assert get_seconds < 1.0 and put_seconds < 1.0
+    with CountingListener() as dead:  # accepts every connection and resets it: a Redis that is down
+        cache = redis_cache(f"redis://:hunter2-secret@127.0.0.1:{dead.port}/0", clock)
+        with caplog.at_level(logging.WARNING, logger="services.cache"):
+            assert cache.get_many(US, ["B07N4M94X4"]) == {}
+            assert dead.connections == 1
+            # While it rests, lookups are misses and puts are dropped without another connection.
+            for _ in range(3):
+                clock.advance(cache.retry_after / 4)
+                assert cache.get_many(US, ["B07N4M94X4"]) == {}
+                cache.put_many(US, {"B07N4M94X4": found("B07N4M94X4")})
+            assert dead.connections == 1
+            # Once the rest is over, Redis is tried once more, and left alone again.
+            clock.advance(cache.retry_after / 4)
+            cache.put_many(US, {"B07N4M94X4": found("B07N4M94X4")})
+            assert dead.connections == 2
+            assert cache.get_many(US, ["B07N4M94X4"]) == {}
+            assert dead.connections == 2
+        cache.close()
 
     stats = cache.stats()
-    assert stats["errors"] == 4
-    assert "hunter2" not in stats["location"] and stats["location"].endswith(f"@127.0.0.1:{port}/0")
+    assert (stats["hits"], stats["misses"], stats["errors"]) == (0, 5, 2)
+    assert "hunter2" not in stats["location"] and stats["location"].endswith(f"@127.0.0.1:{dead.port}/0")
     warnings = cache_warnings(caplog)
     assert len(warnings) == 1 and "result cache redis" in warnings[0] and "ConnectionError" in warnings[0]
+    assert f"not trying again for {cache.retry_after:.0f} s" in warnings[0]
     assert all("hunter2" not in r.getMessage() for r in caplog.records)
-    cache.close()
 
 
-def test_redis_stopped_mid_test_is_a_quick_miss_and_heals_when_it_returns(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_hung_redis_costs_one_timeout_then_is_left_alone(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    with CountingListener(silent=True) as hung:  # accepts connections and never answers
+        cache = redis_cache(f"redis://127.0.0.1:{hung.port}/0", clock)
+        with caplog.at_level(logging.WARNING, logger="services.cache"):
+            assert cache.get_many(US, ["B07N4M94X4"]) == {}  # given up after socket_timeout, not waiting forever
+            assert hung.wait_for(1) == 1
+            for _ in range(5):  # each would cost another socket_timeout if it went to Redis
+                cache.put_many(US, {"B07N4M94X4": found("B07N4M94X4")})
+                assert cache.get_many(US, ["B07N4M94X4"]) == {}
+            assert hung.connections == 1
+            clock.advance(cache.retry_after)
+            assert cache.get_many(US, ["B07N4M94X4"]) == {}
+            assert hung.wait_for(2) == 2
+        cache.close()
+    assert cache.stats()["errors"] == 2
+    warnings = cache_warnings(caplog)
+    assert len(warnings) == 1 and "TimeoutError" in warnings[0]
+
+
+def test_redis_stopped_mid_test_is_a_miss_left_alone_for_retry_after_and_heals_when_it_returns(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     server = RedisServer().start()
     revived: RedisServer | None = None
     try:
@@ -376,16 +387,18 @@ def test_redis_stopped_mid_test_is_a_quick_miss_and_heals_when_it_returns(clock:
 
         server.stop()
         with caplog.at_level(logging.WARNING, logger="services.cache"):
-            got, get_seconds = timed(lambda: cache.get_many(US, ["B07N4M94X4"]))
-            _, put_seconds = timed(lambda: cache.put_many(US, {"B0SECOND01": found("B0SECOND01")}))
-        assert got == {} and get_seconds < 1.0 and put_seconds < 1.0
-        assert cache.stats()["errors"] >= 1
+            assert cache.get_many(US, ["B07N4M94X4"]) == {}
+            cache.put_many(US, {"B0SECOND01": found("B0SECOND01")})  # while Redis rests: not even tried
+        assert cache.stats()["errors"] == 1
         assert any("result cache redis" in w for w in cache_warnings(caplog))
 
         revived = RedisServer(port=server.port).start()  # empty: nothing was persisted
+        cache.put_many(US, {"B0SECOND01": found("B0SECOND01")})
+        assert cache.get_many(US, ["B0SECOND01"]) == {}  # still resting, though Redis is back
         clock.advance(cache.retry_after)
         cache.put_many(US, {"B0SECOND01": found("B0SECOND01")})
         assert set(cache.get_many(US, ["B07N4M94X4", "B0SECOND01"])) == {"B0SECOND01"}
+        assert cache.stats()["errors"] == 1
         cache.close()
     finally:
         server.stop()
