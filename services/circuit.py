@@ -87,8 +87,19 @@ class RegionCircuits:
         return self.clock()
 
     def call(self, region: str, fn: Callable[[], T]) -> T:
-        """`fn()` through the region's breaker; raises pybreaker.CircuitBreakerError while it is open."""
-        return self._breakers[region].call(fn)
+        """`fn()` through the region's breaker; raises pybreaker.CircuitBreakerError while it is open.
+
+        pybreaker's `call` holds the breaker's lock while `fn` runs: with the circuit closed that would
+        send one SP-API call at a time per region and process, every operation's (and the limiter's
+        wait) queued behind it. So a closed circuit lets calls run side by side through `calling()`,
+        which takes the lock only to check the state and count the outcome; an open or half-open one
+        goes through `call`, so that one probe at a time decides whether it closes.
+        """
+        breaker = self._breakers[region]
+        if breaker.current_state == pybreaker.STATE_CLOSED:
+            with breaker.calling():
+                return fn()
+        return breaker.call(fn)
 
     def any_open(self) -> bool:
         """True while any region's circuit is not closed."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pybreaker
@@ -118,3 +120,17 @@ def test_by_default_opened_at_is_the_wall_time_of_opening() -> None:
     assert before <= opened_at <= after
     with pytest.raises(pybreaker.CircuitBreakerError):
         circuits.call("NA", upstream)  # and the real cooldown (30 s) has not passed
+
+
+def test_calls_in_one_region_run_side_by_side_while_the_circuit_is_closed():
+    """Four threads' calls overlap (pybreaker's own `call` would run them one at a time)."""
+    circuits = RegionCircuits(failures=5, cooldown=30, is_outage=lambda exc: True)
+    inside = threading.Barrier(4, timeout=5)
+
+    def together() -> str:
+        inside.wait()  # returns only once all four calls are inside at the same time
+        return "ok"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: circuits.call("NA", together), range(4)))
+    assert results == ["ok"] * 4
