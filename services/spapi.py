@@ -88,10 +88,15 @@ class TokenStore:
             self._tokens[key] = (token, self._clock() + max(lifetime - 60, lifetime / 2))
             return token
 
-    def invalidate(self, key: str) -> None:
-        """Forget the token for `key` (SP-API refused it): the next call fetches a new one."""
+    def invalidate(self, key: str, refused: str | None) -> None:
+        """Forget the token for `key` if it is `refused` (the access token SP-API refused): the next call fetches a new one.
+
+        Threads that sent the same stale token get their 403s together; the first one's new token stays.
+        """
         with self._lock:
-            self._tokens.pop(key, None)
+            cached = self._tokens.get(key)
+            if cached is not None and cached[0].get("access_token") == refused:
+                del self._tokens[key]
 
 
 class _TokenClient(AccessTokenClient):
@@ -102,6 +107,7 @@ class _TokenClient(AccessTokenClient):
         self._store = store
         self._token_url = token_url
         self._transport = HttpxTransport(timeout=timeout, verify=kwargs.get("verify", True))
+        self.last_access_token: str | None = None
 
     def _request(self, url: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         response = self._transport.request("POST", url, data=data, headers=headers)
@@ -121,6 +127,8 @@ class _TokenClient(AccessTokenClient):
     def get_auth(self) -> AccessTokenResponse:
         """The access token, from the shared store."""
         token = self._store.get(self.cache_key, lambda: self._request(self._token_url, self.data, self.headers))
+        # A client serves one thread: the token its last request carried, in case SP-API refuses it.
+        self.last_access_token = token.get("access_token")
         return AccessTokenResponse(**token)
 
     @property
@@ -314,7 +322,7 @@ class SpApiClient:
                 if reauthenticated:
                     raise
                 reauthenticated = True
-                self.tokens.invalidate(client._auth.cache_key)
+                self.tokens.invalidate(client._auth.cache_key, client._auth.last_access_token)
                 log.warning("SP-API refused the access token; fetching a new one: %s (%s)", operation, marketplace.code)
                 return fn(client)
 
