@@ -44,11 +44,9 @@ def worker(
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-def test_two_workers_share_a_jobs_parts_and_the_plan(redis_url, tmp_path):
-    port = free_port()
-    emulator = start_emulator_process(port, extra_args=["--rate", str(RATE), "--burst", str(BURST)])
-    emulator_url = f"http://127.0.0.1:{port}"
-    app = create_app(
+def web_app(emulator_url: str, redis_url: str, tmp_path: Path):
+    """The service's app on the Redis job backend: it takes jobs and queues their parts; the workers answer them."""
+    return create_app(
         Settings(
             sp_api_endpoint=emulator_url,
             job_backend="redis",
@@ -58,6 +56,13 @@ def test_two_workers_share_a_jobs_parts_and_the_plan(redis_url, tmp_path):
             data_dir=str(tmp_path / "web"),
         )
     )
+
+
+def test_two_workers_share_a_jobs_parts_and_the_plan(redis_url, tmp_path):
+    port = free_port()
+    emulator = start_emulator_process(port, extra_args=["--rate", str(RATE), "--burst", str(BURST)])
+    emulator_url = f"http://127.0.0.1:{port}"
+    app = web_app(emulator_url, redis_url, tmp_path)
     client = app.test_client()
     workers: list[subprocess.Popen] = []
     try:
@@ -99,16 +104,7 @@ def test_a_part_whose_worker_was_killed_goes_on_within_a_minute(redis_url, tmp_p
     port = free_port()
     emulator = start_emulator_process(port)  # the real plan, 2 calls/s: a part of 200 ASINs takes about 5 s
     emulator_url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        Settings(
-            sp_api_endpoint=emulator_url,
-            job_backend="redis",
-            rate_limit_backend="redis",
-            redis_url=redis_url,
-            cache_backend="none",
-            data_dir=str(tmp_path / "web"),
-        )
-    )
+    app = web_app(emulator_url, redis_url, tmp_path)
     client = app.test_client()
     asins = synthetic_asins(400, start=6000)  # two parts
     workers: list[subprocess.Popen] = []
