@@ -196,10 +196,10 @@ class _WindowLog:
         high = bisect.bisect_right(self.times, slot_ms + span)
         return self.window.earliest(slot_ms, high - low, self.times[low] if high > low else None)
 
-    def add(self, slot_ms: int) -> None:
-        """Count a call at `slot_ms`, and forget those no window can still hold."""
+    def add(self, slot_ms: int, now_ms: int) -> None:
+        """Count a call at `slot_ms`, and forget those no window from `now_ms` on can still hold."""
         bisect.insort(self.times, slot_ms)
-        del self.times[: bisect.bisect_left(self.times, slot_ms - 2 * self.window.span_ms)]
+        del self.times[: bisect.bisect_left(self.times, now_ms - 2 * self.window.span_ms)]
 
 
 class MemoryStore(LimiterStore):
@@ -223,14 +223,14 @@ class MemoryStore(LimiterStore):
             stored = self._paces.get(key)
             if stored != pace:
                 return Reservation.stale_pace(stored)
-            name = bucket.name(key)
-            slot_ms, tat_ms = bucket.slot(self._tats.get(name, 0), to_ms(max(clock(), not_before)))
+            name, now_ms = bucket.name(key), to_ms(clock())
+            slot_ms, tat_ms = bucket.slot(self._tats.get(name, 0), max(now_ms, to_ms(not_before)))
             if slot_ms > to_ms(latest):
                 return Reservation.refused(slot_ms, stored)
             earliest = self._window.earliest(slot_ms)
             if earliest != slot_ms:
                 return Reservation.refused(earliest, stored)
-            self._window.add(slot_ms)
+            self._window.add(slot_ms, now_ms)
             self._tats[name] = tat_ms
             return Reservation.made(slot_ms, tat_ms - bucket.emission_ms, stored)
 
@@ -356,12 +356,12 @@ class SQLiteStore(LimiterStore):
             stored = Pace.from_json(row[0]) if row else None
             if stored != pace:
                 return Reservation.stale_pace(stored)
-            name = bucket.name(key)
+            name, now_ms = bucket.name(key), to_ms(clock())
+            self._leak(conn, now_ms)
             row = conn.execute("SELECT tat_ms FROM buckets WHERE key = ?", (name,)).fetchone()
-            slot_ms, tat_ms = bucket.slot(row[0] if row else 0, to_ms(max(clock(), not_before)))
+            slot_ms, tat_ms = bucket.slot(row[0] if row else 0, max(now_ms, to_ms(not_before)))
             if slot_ms > to_ms(latest):
                 return Reservation.refused(slot_ms, stored)
-            self._leak(conn, slot_ms)
             span = self._window.span_ms
             count, first = conn.execute(
                 "SELECT COUNT(*), MIN(ts) FROM window_calls WHERE ts >= ? AND ts <= ?", (slot_ms - span, slot_ms + span)
@@ -376,7 +376,7 @@ class SQLiteStore(LimiterStore):
             return Reservation.made(slot_ms, tat_ms - bucket.emission_ms, stored)
 
     def _leak(self, conn: Any, now_ms: int) -> None:
-        """Now and then, forget slots no window can hold any more and buckets that are full (a missing bucket is full)."""
+        """Now and then, forget slots no window from `now_ms` on can hold, and buckets full by then (a missing bucket is full)."""
         if now_ms - self._leaked_at <= _LEAK_EVERY_MS:
             return
         conn.execute("DELETE FROM window_calls WHERE ts < ?", (now_ms - 2 * self._window.span_ms,))
@@ -431,7 +431,8 @@ class SQLiteStore(LimiterStore):
 # Bucket.slot and Window.earliest (plan.py, above) on Redis's data. Whole milliseconds throughout:
 # exact in a Lua double.
 # KEYS: the operation's pace, its plan's bucket (TAT), the call window (a sorted set of slots), its sequence.
-# ARGV: the caller's pace as JSON ('' for none), start, latest, emission, burst, window span, window calls, bucket TTL.
+# ARGV: the caller's pace as JSON ('' for none), start, latest, emission, burst, window span, window calls, bucket TTL,
+#       now (start may be later: a hold); slots no window from now on can hold are dropped.
 # Returns {0, 0, 0, pace}: stale pace; {1, earliest, 0, pace}: no slot; {2, slot, full_at, pace}: reserved.
 _RESERVE_LUA = """
 local pace = redis.call('GET', KEYS[1]) or ''
@@ -453,7 +454,7 @@ if redis.call('ZCOUNT', KEYS[3], low, high) >= calls then
 end
 local full_at = math.max(tat, slot)
 redis.call('SET', KEYS[2], string.format('%.0f', full_at + emission), 'PX', ARGV[8])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', slot - 2 * span))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[9]) - 2 * span))
 redis.call('ZADD', KEYS[3], slot, string.format('%.0f', slot) .. ':' .. redis.call('INCR', KEYS[4]))
 redis.call('PEXPIRE', KEYS[3], 2 * span + tonumber(ARGV[8]))
 return {2, slot, full_at, pace}
@@ -601,8 +602,10 @@ class RedisStore(LimiterStore):
     ) -> Reservation:
         sent = self._text_of(key, pace)
         keys = [self._pace_key(key), self.PREFIX + "tat:" + bucket.name(key), self.PREFIX + "calls", self.PREFIX + "calls:sequence"]
-        start_ms = to_ms(max(clock(), not_before))
-        args = [sent, start_ms, to_ms(latest), bucket.emission_ms, bucket.burst, self._window.span_ms, self._window.calls, _STATE_TTL_MS]
+        now_ms = to_ms(clock())
+        window = self._window
+        args = [sent, max(now_ms, to_ms(not_before)), to_ms(latest), bucket.emission_ms, bucket.burst, window.span_ms, window.calls]
+        args += [_STATE_TTL_MS, now_ms]
         code, first_ms, full_at_ms, text = self._reserve(keys=keys, args=args)
         stored = self._pace_of(key, text, sent, pace)
         if code == 0:

@@ -16,7 +16,7 @@ import redis
 
 from emulator.process import free_port
 from tests.utils.rate_limit.fakes import CountingStore, FakeClock
-from utils.rate_limit import CallLimiter, KeyQuota, LimiterStore, PaceNotices, Plan, build_store
+from utils.rate_limit import Bucket, CallLimiter, KeyQuota, LimiterStore, PaceNotices, Plan, build_store
 
 KEY = "NA/searchCatalogItems"
 OTHER_KEY = "NA/getCatalogItem"
@@ -128,6 +128,32 @@ def test_a_pace_another_worker_learned_costs_one_more_operation_once(shared_stor
         assert second.calls == {"reserve": 1}
         times.append(clock() - start)
     assert times == pytest.approx([4.0, 6.0])  # the new plan's burst, then 0.5/s
+
+
+# -- what a store prunes -----------------------------------------------------------------------------
+#
+# A hold (after a 429, or a lower announced plan) reserves a slot well ahead of now; what the store
+# forgets then must be judged from now, not from that slot. (The sqlite store prunes at most every 10 s.)
+
+
+def test_a_slot_held_far_ahead_forgets_no_other_operations_bucket(store_factory):
+    clock = FakeClock()
+    store = store_factory()
+    slow = Bucket(60_000, 1)  # one call a minute
+    first = store.reserve("NA/slow", slow, None, clock, 0, 1e9)
+    clock.sleep(10.2)
+    assert store.reserve("NA/held", Bucket(500, 1), None, clock, clock() + 70, 1e9).at == pytest.approx(clock() + 70)
+    assert store.reserve("NA/slow", slow, None, clock, 0, 1e9).at == pytest.approx(first.at + 60)  # its bucket is not full yet
+
+
+def test_a_slot_held_far_ahead_forgets_no_call_the_window_still_holds(store_factory):
+    clock = FakeClock()
+    store = store_factory(calls=1, window=30)
+    store.reserve("NA/first", Bucket(500, 1), None, clock, 0, 1e9)
+    clock.sleep(10.2)
+    assert store.reserve("NA/held", Bucket(500, 1), None, clock, clock() + 70, 1e9).at == pytest.approx(clock() + 70)
+    now = store.reserve("NA/other", Bucket(500, 1), None, clock, 0, 1e9)
+    assert now.at is None and now.earliest == pytest.approx(1000 + 30.001)  # the first call is 10 s old: 20 s more
 
 
 # -- a 429 while a caller sleeps, seen by another worker ------------------------------------------
