@@ -30,7 +30,7 @@ from services.status import ServiceStatus
 from utils.api_keys import ApiKeys, read_digests
 from utils.logs import RequestIdFilter, formatter
 from utils.marketplaces import resolve_country
-from utils.rate_limit import CallLimiter, Plan, build_store
+from utils.rate_limit import CallLimiter, KeyQuota, Plan, build_store
 from utils.redaction import SecretFilter
 from utils.retry import RetryPolicy
 
@@ -63,7 +63,7 @@ def configure_logging(settings: Settings) -> None:
 
 
 def build_services(app: Flask, settings: Settings) -> None:
-    """Build the limiter, SP-API client and ASIN service once; keep them on app.extensions."""
+    """Build the limiter (and the API keys' quota, in its store), SP-API client and ASIN service once; keep them on app.extensions."""
     health = UpstreamHealth()
     store = build_store(
         settings.rate_limit_backend,
@@ -82,6 +82,8 @@ def build_services(app: Flask, settings: Settings) -> None:
         store=store,
     )
     limiter.snapshot()  # opens the store now (tables, connection), not on the first call
+    # In the limiter's store, so every worker and host counts a key's requests against one quota.
+    key_quota = KeyQuota(store, settings.api_key_rate) if settings.api_key_rate > 0 else None
     spapi = SpApiClient(
         credentials=settings.credentials(),
         endpoint=settings.sp_api_endpoint,
@@ -112,7 +114,7 @@ def build_services(app: Flask, settings: Settings) -> None:
         cache=cache,
         jobs=job_service,
     )
-    app.extensions.update(asin_service=service, jobs=job_service, spapi=spapi, limiter=limiter, status=status)
+    app.extensions.update(asin_service=service, jobs=job_service, spapi=spapi, limiter=limiter, key_quota=key_quota, status=status)
 
 
 class StrictJSONProvider(DefaultJSONProvider):

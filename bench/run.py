@@ -9,7 +9,7 @@ Run it:
     .venv/bin/python -m bench --only 2 --logs /tmp/bench-logs   # keep the emulator call logs and gunicorn output
 
 Partial runs (--only, --quick) print the table but leave bench/RESULTS.md alone unless
---output names a file. Needs `wrk` (scenario 4) and `redis-server` (scenario 2, via
+--output names a file. Needs `wrk` (scenario 4) and `redis-server` (scenarios 2 and 6, via
 bench/redis_server.py) on PATH.
 
 Each scenario starts a fresh SP-API emulator (`python -m emulator`, the real plan: 2 requests/s,
@@ -31,6 +31,10 @@ used.
    (`-t2 -c16 -d10s --latency`) on the cached `GET /asin/<asin>` and on `GET /_bench/noop`
    (bench/app.py), interleaved, medians. Targets: asin/noop req/s ≥ 0.6, "cached": true.
 5. Memory: VmHWM of each gunicorn worker after scenario 2's sqlite run.
+6. Limiter store operations per SP-API call (bench/limiter_ops.py): the service in the bench's
+   process, 30 single lookups per RATE_LIMIT_BACKEND (sqlite, redis) and plan (one admitting
+   every call at once, the real one where each waits for its slot); SQLite statements traced,
+   Redis round trips counted. Target: 1 store operation per SP-API call.
 
 Figures: "SP-API calls" and "429s" come from the emulator's call log (LWA token fetches not
 counted); "wall" is the client's, first request sent to last answer; "floor" is
@@ -58,7 +62,7 @@ from types import FrameType
 from bench.load import AsinPool
 from bench.processes import ROOT
 from bench.report import Row, ScenarioResult, Target, machine_summary, results_markdown, results_table, targets_table
-from bench.scenarios import BenchConfig, run_adaptation, run_cold_batch, run_shared_quota, run_warm_cache
+from bench.scenarios import BenchConfig, run_adaptation, run_cold_batch, run_limiter_ops, run_shared_quota, run_warm_cache
 
 SCENARIOS = {
     1: "cold batch vs per-ASIN",
@@ -66,6 +70,7 @@ SCENARIOS = {
     3: "adaptation to a halved plan",
     4: "warm cache",
     5: "worker memory",
+    6: "limiter store operations per SP-API call",
 }
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -159,6 +164,8 @@ def run_scenarios(selected: Sequence[int], config: BenchConfig, workdir: Path) -
         results |= _attempt([3], lambda: {3: run_adaptation(config, pool)})
     if 4 in selected:
         results |= _attempt([4], lambda: {4: run_warm_cache(config, pool, workdir)})
+    if 6 in selected:
+        results |= _attempt([6], lambda: {6: run_limiter_ops(config)})
     return [results[n] for n in sorted(results)]
 
 

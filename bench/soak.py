@@ -332,7 +332,7 @@ class SoakResult:
     memory: list[WorkerMemory]
     plan: PlanReplay
     settings: dict[str, str]
-    slots_given_back: int  # calls too late for their slot (utils/rate_limit.py, "Late callers"), from gunicorn's log
+    slots_given_back: int  # calls too late for their slot (utils/rate_limit/limiter.py, "Late callers"), from gunicorn's log
     load: tuple[float, float]  # 1-minute load average as the clients start and as the last one ends
 
     @property

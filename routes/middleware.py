@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 import uuid
 
 from flask import Flask, Response, g, request
 from flask_cors import CORS
-from pyrate_limiter import Rate
 
 from config import Settings
 from routes.errors import failure_response
@@ -18,7 +16,6 @@ from services import errors
 from services.errors import ServiceError
 from utils.api_keys import ApiKeys
 from utils.logs import REQUEST_ID
-from utils.rate_limit import MemoryStore, window_rate
 
 log = logging.getLogger("fba_backend.requests")
 
@@ -43,24 +40,10 @@ def presented_key() -> str | None:
     return request.headers.get("X-API-Key") or None
 
 
-class KeyQuota:
-    """API_KEY_RATE requests per second per key (burst: one second's worth), in this process."""
-
-    def __init__(self, rate: float) -> None:
-        self._rates = [Rate(1, max(1, math.ceil(1000 / rate)), burst=max(1, math.ceil(rate)))]
-        self._store = MemoryStore(window_rate(10**9, 1))
-
-    def retry_after(self, key_id: str) -> float | None:
-        """None if the key may make a request now (and counts it), else seconds until it may."""
-        now = time.monotonic()
-        reservation = self._store.reserve(key_id, self._rates, time.monotonic, 0.0, now)
-        return None if reservation.at is not None else reservation.earliest - now
-
-
 def install(app: Flask, settings: Settings, keys: ApiKeys) -> None:
-    """Register the request hooks on `app`."""
+    """Register the request hooks on `app` (the API keys' quota is the factory's `key_quota`, shared by every worker)."""
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
-    quota = KeyQuota(settings.api_key_rate) if settings.api_key_rate > 0 else None
+    quota = app.extensions.get("key_quota")
     request_log_level = logging.INFO if settings.log_format == "json" else logging.DEBUG
     if settings.cors_origins:
         CORS(app, origins=list(settings.cors_origins), expose_headers=["X-Request-ID", "Retry-After"], max_age=600)

@@ -149,7 +149,7 @@ class _GuardedTransport:
 
     The limiter has the last word as the request goes on the wire (httpcore traces the request
     headers about to be sent): a call held up after admission, by the client's own work or by
-    connecting, can be too late for its slot (see "Late callers" in utils/rate_limit.py).
+    connecting, can be too late for its slot (see "Late callers" in utils/rate_limit/limiter.py).
     """
 
     def __init__(self, inner: HttpxTransport, limiter: CallLimiter, region: str, max_wait: float) -> None:

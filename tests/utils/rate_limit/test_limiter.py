@@ -4,52 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections.abc import Callable
 
 import pytest
 
+import utils.rate_limit.limiter as limiter_module
 from tests.helpers.emulator_log import worst_overrun
-from utils import rate_limit
-from utils.rate_limit import BACKENDS, CallLimiter, LimiterStore, Pace, Plan, RateLimited, Reservation, build_store
-
-
-class FakeClock:
-    """A clock that only moves when someone sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
-
-
-def _store_factory(request, tmp_path):
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
-
-    def build(calls: int, window: float) -> LimiterStore:
-        return build_store(
-            request.param, data_dir=str(tmp_path), redis_url=redis_url, redis_label=redis_url, window_calls=calls, window_seconds=window
-        )
-
-    return build
-
-
-@pytest.fixture(params=BACKENDS)
-def store_factory(request, tmp_path):
-    """Build a LimiterStore of each backend: memory, a sqlite file in tmp_path, a real redis-server."""
-    return _store_factory(request, tmp_path)
-
-
-@pytest.fixture(params=[b for b in BACKENDS if b != "memory"])
-def shared_store_factory(request, tmp_path):
-    """Build a LimiterStore of each backend that several processes can share: sqlite and redis."""
-    return _store_factory(request, tmp_path)
+from tests.utils.rate_limit.fakes import FakeClock
+from utils.rate_limit import CallLimiter, LimiterStore, Pace, Plan, RateLimited, Reservation, build_store
 
 
 @pytest.fixture
@@ -242,16 +204,19 @@ class HeldUpStore(LimiterStore):
 
     def __init__(self, inner: LimiterStore) -> None:
         self.inner = inner
-        self.backend, self.location = inner.backend, inner.location
+        self.backend, self.location, self.notices = inner.backend, inner.location, inner.notices
         self.reservations = 0
         self.after_reserve: Callable[[int], None] = lambda number: None
 
-    def reserve(self, key, rates, clock, not_before, latest) -> Reservation:
-        reservation = self.inner.reserve(key, rates, clock, not_before, latest)
+    def reserve(self, key, bucket, pace, clock, not_before, latest) -> Reservation:
+        reservation = self.inner.reserve(key, bucket, pace, clock, not_before, latest)
         if reservation.at is not None:
             self.reservations += 1
             self.after_reserve(self.reservations)
         return reservation
+
+    def take(self, key, bucket, clock) -> float | None:
+        return self.inner.take(key, bucket, clock)
 
     def read_pace(self, key: str) -> Pace | None:
         return self.inner.read_pace(key)
@@ -310,7 +275,7 @@ def test_a_call_that_leaves_late_after_its_bucket_was_full_gives_its_slot_back(s
 
 def test_without_giving_the_slot_back_the_late_call_overruns_the_plan(store_factory, monkeypatch):
     # The control: allow any lateness, and the calls as sent are the soak's 3 calls in 0.48 s.
-    monkeypatch.setattr(rate_limit, "LATE_SHARE", 1e9)
+    monkeypatch.setattr(limiter_module, "LATE_SHARE", 1e9)
     sender = Sender(store_factory)
     sender.store.after_reserve = lambda number: sender.clock.sleep(0.045 if number == 1 else 0)
     for name in ("first", "second", "third"):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
+import utils.rate_limit.limiter as limiter_module
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls, worst_overrun
-from utils import rate_limit
 
 
 def held_up_after_admission(app, seconds: float) -> None:
@@ -21,7 +21,7 @@ def held_up_after_admission(app, seconds: float) -> None:
     admit = limiter.admit
     calls = []
 
-    def admit_then_pause(key: str, max_wait: float) -> rate_limit.Admission:
+    def admit_then_pause(key: str, max_wait: float) -> limiter_module.Admission:
         admission = admit(key, max_wait)
         calls.append(key)
         if len(calls) == 1:
@@ -52,7 +52,7 @@ def test_a_call_held_up_after_admission_gives_its_slot_back_at_the_wire(make_app
 def test_sent_on_the_slot_it_was_late_for_the_third_call_is_refused(make_app, emulator, monkeypatch):
     # The control: allow any lateness, and SP-API's bucket, full while the first call was held up,
     # has no token left for the third, sent on time 0.53 s after the late first one's slot.
-    monkeypatch.setattr(rate_limit, "LATE_SHARE", 1e9)
+    monkeypatch.setattr(limiter_module, "LATE_SHARE", 1e9)
     app = make_app(max_retries=0)
     client = app.test_client()
     held_up_after_admission(app, 0.12)
