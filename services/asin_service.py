@@ -291,6 +291,8 @@ class AsinService:
             entries.setdefault(key, failed(key, marketplace, failure))
         try:
             self.cache.put_many(marketplace.marketplace_id, entries)
+        except Exception:  # a bug in the cache (it logs and survives its backend's failures): the answers stand
+            log.exception("storing %d entries of %s in the result cache failed", len(entries), marketplace.code)
         finally:
             self._inflight.settle(marketplace.marketplace_id, entries)
         return entries
