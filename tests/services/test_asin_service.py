@@ -26,7 +26,7 @@ from services.spapi import INCLUDED_DATA
 from tests.conftest import emulator_settings
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls
-from tests.helpers.spapi import SpApiParts, build_spapi
+from tests.helpers.spapi import SpApiParts, spapi_parts
 from utils.marketplaces import MARKETPLACES
 
 US = MARKETPLACES["US"]
@@ -42,7 +42,7 @@ def make_service(emulator: EmulatorServer, tmp_path: Path) -> Iterator[Callable[
 
     def build(cache: ResultCache | None = None, **overrides: Any) -> AsinService:
         settings = emulator_settings(emulator, sp_api_rate=50, sp_api_burst=50, **overrides)
-        parts = build_spapi(settings)
+        parts = spapi_parts(settings)
         service = AsinService(parts.client, cache or SqliteResultCache(str(tmp_path), **TTL), max_workers=settings.max_workers)
         built.append((service, parts))
         return service

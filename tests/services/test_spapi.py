@@ -22,7 +22,7 @@ from services.spapi import INCLUDED_DATA, CallCount, failure_code, is_retryable,
 from tests.conftest import emulator_settings
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls
-from tests.helpers.spapi import SpApiParts, build_spapi
+from tests.helpers.spapi import SpApiParts, spapi_parts
 from utils.marketplaces import MARKETPLACES
 
 US = MARKETPLACES["US"]
@@ -40,7 +40,7 @@ def make_client(emulator: EmulatorServer) -> Iterator[Callable[..., SpApiParts]]
         if "lwa_app_id" in overrides:
             overrides.setdefault("lwa_endpoint", emulator.url + "/auth/o2/token")
         settings = emulator_settings(emulator, **{"sp_api_rate": 50, "sp_api_burst": 50, "max_retries": 2, **overrides})
-        parts = build_spapi(settings)
+        parts = spapi_parts(settings)
         built.append(parts)
         return parts
 
