@@ -1,7 +1,7 @@
 """A lookup entry: what `GET /asin/<asin>`, `/asin/batch`, a job's results and `flask asin` answer for one item.
 
-`LookupEntry` is the one type of it, and the constructors below are the only places that build one,
-so the order they write the keys in is the order of the JSON answer. routes/openapi.yaml documents
+`LookupEntry` is the one type of it, and the constructors below build it (the cache only marks a
+copy `cached`): the order they write the keys in is the order of the JSON answer. routes/openapi.yaml documents
 it as `SuccessEntry` and `FailureEntry` (a job's entry, `JobEntry`, adds `input`), and
 tests/services/test_entries.py holds the two to each other.
 """
