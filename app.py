@@ -11,6 +11,8 @@ import dataclasses
 import logging
 import math
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -62,9 +64,8 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("sp_api").setLevel(logging.INFO)
 
 
-def build_services(app: Flask, settings: Settings) -> None:
-    """Build the limiter (and the API keys' quota, in its store), SP-API client and ASIN service once; keep them on app.extensions."""
-    health = UpstreamHealth()
+def build_limiter(settings: Settings) -> CallLimiter:
+    """The SP-API call limiter: RATE_LIMIT_BACKEND's store, the SP_API_RATE/SP_API_BURST plan, its margin and recovery."""
     store = build_store(
         settings.rate_limit_backend,
         data_dir=settings.data_dir,
@@ -73,7 +74,7 @@ def build_services(app: Flask, settings: Settings) -> None:
         window_calls=settings.rate_limit_calls,
         window_seconds=settings.rate_limit_window,
     )
-    limiter = CallLimiter(
+    return CallLimiter(
         window_calls=settings.rate_limit_calls,
         window_seconds=settings.rate_limit_window,
         default_plan=Plan(settings.sp_api_rate, settings.sp_api_burst),
@@ -81,10 +82,13 @@ def build_services(app: Flask, settings: Settings) -> None:
         recovery_seconds=settings.sp_api_pace_recovery,
         store=store,
     )
-    limiter.snapshot()  # opens the store now (tables, connection), not on the first call
-    # In the limiter's store, so every worker and host counts a key's requests against one quota.
-    key_quota = KeyQuota(store, settings.api_key_rate) if settings.api_key_rate > 0 else None
-    spapi = SpApiClient(
+
+
+def build_spapi(
+    settings: Settings, limiter: CallLimiter, health: UpstreamHealth, *, sleep: Callable[[float], None] = time.sleep
+) -> SpApiClient:
+    """The SP-API client: its credentials, endpoint, retry policy, timeout and circuits, paced by `limiter`."""
+    return SpApiClient(
         credentials=settings.credentials(),
         endpoint=settings.sp_api_endpoint,
         token_url=settings.token_url(),
@@ -93,7 +97,18 @@ def build_services(app: Flask, settings: Settings) -> None:
         timeout=settings.request_timeout,
         health=health,
         circuits=RegionCircuits(failures=settings.circuit_failures, cooldown=settings.circuit_cooldown, is_outage=is_outage),
+        sleep=sleep,
     )
+
+
+def build_services(app: Flask, settings: Settings) -> None:
+    """Build the limiter (and the API keys' quota, in its store), SP-API client and ASIN service once; keep them on app.extensions."""
+    health = UpstreamHealth()
+    limiter = build_limiter(settings)
+    limiter.snapshot()  # opens the store now (tables, connection), not on the first call
+    # In the limiter's store, so every worker and host counts a key's requests against one quota.
+    key_quota = KeyQuota(limiter.store, settings.api_key_rate) if settings.api_key_rate > 0 else None
+    spapi = build_spapi(settings, limiter, health)
     cache = build_cache(
         backend=settings.cache_backend,
         data_dir=settings.data_dir,

@@ -31,13 +31,13 @@ from flask.cli import AppGroup
 from config import Settings
 from routes import asin_service, job_service
 from services.asin_service import AsinService
+from services.entries import LookupEntry
+from services.entry_csv import csv_rows, read_done_inputs
 from services.errors import ServiceError
 from services.jobs import Job, JobService, PendingItem, RedisJobService
 from services.jobs.runner import ITEM_RETRIES, JobSteps
-from utils.csv_io import CsvError, csv_rows, read_done_inputs, read_identifier_column
+from utils.csv_io import CsvError, read_identifier_column
 from utils.marketplaces import UnknownCountry, resolve_country
-
-Entry = dict[str, Any]
 
 # Where app.create_cli_app keeps the emulator it started, on app.extensions.
 EMULATOR_KEY = "cli_emulator"
@@ -147,20 +147,20 @@ def lookup_asins(ctx: click.Context, asins: tuple[str, ...], country: str | None
     ctx.exit(0 if all(entry["success"] for entry in entries) else 1)
 
 
-def _lookup_entries(service: AsinService, asins: list[str], country: str, refresh: bool, chunk: int) -> list[Entry]:
+def _lookup_entries(service: AsinService, asins: list[str], country: str, refresh: bool, chunk: int) -> list[LookupEntry]:
     """Entries for `asins` in order: `lookup` for one, `batch_lookup` (MAX_BATCH_SIZE at a time) for several."""
     if len(asins) == 1:
         try:
             return [service.lookup(asins[0], country, refresh=refresh)]
         except ServiceError as failure:
             return [service.failure_entry(asins[0], country, failure)]
-    entries: list[Entry] = []
+    entries: list[LookupEntry] = []
     for start in range(0, len(asins), chunk):
         entries.extend(service.batch_lookup(asins[start : start + chunk], country, refresh=refresh)["results"])
     return entries
 
 
-def _table(entries: list[Entry]) -> str:
+def _table(entries: list[LookupEntry]) -> str:
     """One aligned line per entry: ASIN, country, result, sales rank, brand, and the title or the error message."""
     header = ("ASIN", "COUNTRY", "RESULT", "SALES RANK", "BRAND", "TITLE / ERROR")
     rows = [header]
@@ -182,7 +182,7 @@ def _table(entries: list[Entry]) -> str:
 class _Outage(Exception):
     """Some inputs of a chunk kept failing in passing: the entries before the first of them, and its error."""
 
-    def __init__(self, answered: list[Entry], error: dict[str, Any], count: int) -> None:
+    def __init__(self, answered: list[LookupEntry], error: dict[str, Any], count: int) -> None:
         super().__init__(error.get("message"))
         self.answered = answered
         self.error = error
@@ -195,14 +195,14 @@ def _answer_chunk(
     lookup: tuple[str, str, bool],
     waiting: Callable[[float, str], None],
     sleep: Callable[[float], None] = time.sleep,
-) -> list[Entry]:
+) -> list[LookupEntry]:
     """Entries for `items`, in order, asking again (as a job would) for those that failed in passing; _Outage when they keep failing.
 
     A job stores an item whose retries are spent; a row here holds an error only when it is that input's
     answer, so the batch stops instead and a second run resumes with those inputs.
     """
     identifier_type, country, refresh = lookup
-    answers: dict[int, Entry] = {}
+    answers: dict[int, LookupEntry] = {}
     pending = items
     while pending:
         step = steps.run(pending, identifier_type, country, refresh=refresh)
@@ -331,7 +331,7 @@ def _quit_on_second_interrupt() -> None:
     signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
 
 
-def _rows(values: Sequence[str], entries: Sequence[Entry]) -> str:
+def _rows(values: Sequence[str], entries: Sequence[LookupEntry]) -> str:
     """The result CSV lines of `entries`, without the header."""
     lines = csv_rows(zip(values, entries, strict=True))
     next(lines)  # the header: written once, when the file is made

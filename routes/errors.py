@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from services import errors
+from services.entries import LookupEntry
 from services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def failure_response(failure: ServiceError) -> tuple[Response, int]:
     return response, status
 
 
-def entry_response(entry: dict[str, Any]) -> Response | tuple[Response, int]:
+def entry_response(entry: LookupEntry) -> Response | tuple[Response, int]:
     """A single-ASIN answer: 200 for a success, else the status of its error code, with Retry-After when throttled."""
     response = jsonify(entry)
     if entry["success"]:

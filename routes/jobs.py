@@ -10,9 +10,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from routes import job_service, json_object, refresh_requested
 from services import errors
+from services.entries import LookupEntry
+from services.entry_csv import csv_rows, ndjson_lines
 from services.errors import ServiceError
 from services.jobs import Job
-from utils.csv_io import CsvError, csv_rows, ndjson_lines, read_identifier_column
+from utils.csv_io import CsvError, read_identifier_column
 from utils.identifiers import InvalidIdentifier, normalize_identifier_type
 from utils.marketplaces import UnknownCountry, resolve_country
 
@@ -146,7 +148,7 @@ def _format() -> str:
     return {"text/csv": "csv", "application/x-ndjson": "ndjson", "application/ndjson": "ndjson"}.get(best or "", "json")
 
 
-def _json_document(head: dict[str, Any], entries: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _json_document(head: dict[str, Any], entries: Iterator[LookupEntry]) -> Iterator[str]:
     """One JSON object, written as it streams: `head`'s fields, then the results array."""
     yield json.dumps(head, separators=(",", ":"))[:-1] + ',"results":['
     for index, entry in enumerate(entries):

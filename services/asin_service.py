@@ -15,12 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 from services import errors
 from services.cache import ResultCache
-from services.catalog_item import product_facts
+from services.entries import LookupEntry, failed_entry, found_entry, identifier_failed_entry, identifier_matched_entry
 from services.errors import ServiceError
 from services.spapi import SEARCH_MAX_IDENTIFIERS, CallCount, SpApiClient
 from utils.asins import InvalidAsin, normalize_asin
@@ -29,13 +28,12 @@ from utils.marketplaces import Marketplace, UnknownCountry, resolve_country
 
 log = logging.getLogger(__name__)
 
-Entry = dict[str, Any]
 # Fetches the keys it is given in chunks; one (future of {key: entry}, calls sent) per chunk started.
-Fetch = Callable[[Marketplace, list[str]], list[tuple[Future[dict[str, Entry]], CallCount]]]
+Fetch = Callable[[Marketplace, list[str]], list[tuple[Future[dict[str, LookupEntry]], CallCount]]]
 # Looks one chunk up: {key: entry} for the keys it can answer.
-ChunkFetch = Callable[[Marketplace, list[str], CallCount], dict[str, Entry]]
+ChunkFetch = Callable[[Marketplace, list[str], CallCount], dict[str, LookupEntry]]
 # The entry for a key whose lookup failed.
-FailedEntry = Callable[[str, Marketplace, ServiceError], Entry]
+FailedEntry = Callable[[str, Marketplace, ServiceError], LookupEntry]
 
 
 def resolve_marketplace(country: object) -> Marketplace:
@@ -44,34 +42,6 @@ def resolve_marketplace(country: object) -> Marketplace:
         return resolve_country(country)
     except UnknownCountry as exc:
         raise ServiceError(errors.INVALID_COUNTRY, str(exc)) from None
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _failed(asin: object, marketplace: Marketplace | None, failure: ServiceError, *, fetched: bool = True) -> Entry:
-    return {
-        "asin": asin,
-        "country": marketplace.code if marketplace else None,
-        "marketplace_id": marketplace.marketplace_id if marketplace else None,
-        "success": False,
-        "error": failure.as_error(),
-        "cached": False,
-        "fetched_at": _now_iso() if fetched else None,
-    }
-
-
-def _found(asin: str, marketplace: Marketplace, item: dict[str, Any]) -> Entry:
-    return {
-        "asin": asin,
-        "country": marketplace.code,
-        "marketplace_id": marketplace.marketplace_id,
-        "success": True,
-        **product_facts(item, marketplace),
-        "cached": False,
-        "fetched_at": _now_iso(),
-    }
 
 
 def identifier_key(identifier_type: str, identifier: str) -> str:
@@ -84,33 +54,9 @@ def _split_key(key: str) -> tuple[str, str]:
     return identifier_type, identifier
 
 
-def _identifier_failed(
-    identifier: object, identifier_type: str | None, marketplace: Marketplace, failure: ServiceError, *, fetched: bool = True
-) -> Entry:
-    return {
-        "identifier": identifier,
-        "identifier_type": identifier_type,
-        **_failed(None, marketplace, failure, fetched=fetched),
-        "matches": [],
-    }
-
-
-def _identifier_key_failed(key: str, marketplace: Marketplace, failure: ServiceError) -> Entry:
+def _identifier_key_failed(key: str, marketplace: Marketplace, failure: ServiceError) -> LookupEntry:
     identifier_type, identifier = _split_key(key)
-    return _identifier_failed(identifier, identifier_type, marketplace, failure)
-
-
-def _ranked(entries: list[Entry]) -> list[Entry]:
-    """Product entries best first: the lowest sales rank, unranked last, ties in SP-API's order."""
-    order = sorted(range(len(entries)), key=lambda i: (entries[i]["SalesRank"] is None, entries[i]["SalesRank"] or 0, i))
-    return [entries[i] for i in order]
-
-
-def _matched(identifier: str, identifier_type: str, products: list[Entry]) -> Entry:
-    """The entry of an identifier that maps to `products`: the best-ranked product's facts and every match."""
-    ranked = _ranked(products)
-    matches = [{"asin": entry["asin"], "rank": entry["SalesRank"], "best": index == 0} for index, entry in enumerate(ranked)]
-    return {"identifier": identifier, "identifier_type": identifier_type, **ranked[0], "matches": matches}
+    return identifier_failed_entry(identifier, identifier_type, marketplace, failure)
 
 
 class InFlight:
@@ -118,12 +64,12 @@ class InFlight:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._futures: dict[tuple[str, str], Future[Entry]] = {}
+        self._futures: dict[tuple[str, str], Future[LookupEntry]] = {}
 
-    def claim(self, marketplace_id: str, asins: Iterable[str]) -> tuple[list[str], dict[str, Future[Entry]]]:
+    def claim(self, marketplace_id: str, asins: Iterable[str]) -> tuple[list[str], dict[str, Future[LookupEntry]]]:
         """Split `asins` into those the caller must fetch (and later `settle`) and those being fetched already."""
         mine: list[str] = []
-        theirs: dict[str, Future[Entry]] = {}
+        theirs: dict[str, Future[LookupEntry]] = {}
         with self._lock:
             for asin in asins:
                 future = self._futures.get((marketplace_id, asin))
@@ -134,7 +80,7 @@ class InFlight:
                     theirs[asin] = future
         return mine, theirs
 
-    def settle(self, marketplace_id: str, entries: dict[str, Entry]) -> None:
+    def settle(self, marketplace_id: str, entries: dict[str, LookupEntry]) -> None:
         """Hand the fetched entries to every waiter and forget them."""
         with self._lock:
             futures = [(self._futures.pop((marketplace_id, asin), None), entry) for asin, entry in entries.items()]
@@ -159,7 +105,7 @@ class AsinService:
         self._pool.shutdown(wait=True)
         self.cache.close()
 
-    def lookup(self, asin: object, country: object, *, refresh: bool = False) -> Entry:
+    def lookup(self, asin: object, country: object, *, refresh: bool = False) -> LookupEntry:
         """One ASIN's entry (success, or failure with its error); ServiceError for a bad ASIN or country."""
         marketplace = resolve_marketplace(country)
         try:
@@ -169,25 +115,25 @@ class AsinService:
         entries, _ = self._resolve(marketplace, [normalized], refresh, self._fetch_single_now)
         return entries[normalized]
 
-    def failure_entry(self, asin: object, country: object, failure: ServiceError) -> Entry:
+    def failure_entry(self, asin: object, country: object, failure: ServiceError) -> LookupEntry:
         """The JSON entry for a lookup of `asin` in `country` refused before any fetch."""
         try:
             marketplace: Marketplace | None = resolve_country(country)
         except UnknownCountry:
             marketplace = None
-        return _failed(asin, marketplace, failure, fetched=False)
+        return failed_entry(asin, marketplace, failure, fetched=False)
 
     def batch_lookup(self, asins: list[Any], country: object, *, refresh: bool = False) -> dict[str, Any]:
         """Entries for every position of `asins`, in order; duplicates and cached ASINs fetched once or not at all."""
         marketplace = resolve_marketplace(country)
         started = self._clock()
-        results: list[Entry | None] = [None] * len(asins)
+        results: list[LookupEntry | None] = [None] * len(asins)
         positions: dict[str, list[int]] = {}
         for index, raw in enumerate(asins):
             try:
                 positions.setdefault(normalize_asin(raw), []).append(index)
             except InvalidAsin as exc:
-                results[index] = _failed(raw, marketplace, ServiceError(errors.INVALID_ASIN, str(exc)), fetched=False)
+                results[index] = failed_entry(raw, marketplace, ServiceError(errors.INVALID_ASIN, str(exc)), fetched=False)
 
         entries, counts = self._resolve(marketplace, list(positions), refresh, self._fetch_chunks_in_pool)
         for asin, indexes in positions.items():
@@ -195,7 +141,7 @@ class AsinService:
                 results[index] = entries[asin]
         return self._batch_answer("batch", "ASINs", marketplace, asins, results, positions, entries, counts, started)
 
-    def lookup_list(self, values: list[Any], identifier_type: str, country: object, *, refresh: bool = False) -> list[Entry]:
+    def lookup_list(self, values: list[Any], identifier_type: str, country: object, *, refresh: bool = False) -> list[LookupEntry]:
         """Entries for `values` in order: ASINs (`identifier_type` "ASIN") or codes of a type batch_lookup_identifiers takes."""
         if identifier_type == "ASIN":
             return self.batch_lookup(values, country, refresh=refresh)["results"]
@@ -215,14 +161,14 @@ class AsinService:
         except InvalidIdentifier as exc:
             raise ServiceError(errors.INVALID_IDENTIFIER, str(exc)) from None
         started = self._clock()
-        results: list[Entry | None] = [None] * len(identifiers)
+        results: list[LookupEntry | None] = [None] * len(identifiers)
         positions: dict[str, list[int]] = {}
         for index, raw in enumerate(identifiers):
             try:
                 positions.setdefault(identifier_key(kind, normalize_identifier(raw, kind)), []).append(index)
             except InvalidIdentifier as exc:
                 failure = ServiceError(errors.INVALID_IDENTIFIER, str(exc))
-                results[index] = _identifier_failed(raw, kind, marketplace, failure, fetched=False)
+                results[index] = identifier_failed_entry(raw, kind, marketplace, failure, fetched=False)
 
         fetch = self._in_pool(functools.partial(self._search_identifier_chunk, kind), _identifier_key_failed)
         entries, counts = self._resolve(marketplace, list(positions), refresh, fetch)
@@ -239,9 +185,9 @@ class AsinService:
         kind: str,
         marketplace: Marketplace,
         requested: list[Any],
-        results: list[Entry | None],
+        results: list[LookupEntry | None],
         positions: dict[str, list[int]],
-        entries: dict[str, Entry],
+        entries: dict[str, LookupEntry],
         counts: list[CallCount],
         started: float,
     ) -> dict[str, Any]:
@@ -280,7 +226,9 @@ class AsinService:
 
     # -- cache, in-flight sharing, SP-API ---------------------------------------------------
 
-    def _resolve(self, marketplace: Marketplace, keys: list[str], refresh: bool, fetch: Fetch) -> tuple[dict[str, Entry], list[CallCount]]:
+    def _resolve(
+        self, marketplace: Marketplace, keys: list[str], refresh: bool, fetch: Fetch
+    ) -> tuple[dict[str, LookupEntry], list[CallCount]]:
         """Entries for distinct `keys` (ASINs or identifier keys): from the cache unless `refresh`, else fetched once per process."""
         marketplace_id = marketplace.marketplace_id
         entries = {} if refresh else self.cache.get_many(marketplace_id, keys)
@@ -299,13 +247,13 @@ class AsinService:
             entries[key] = future.result()
         return entries, [count for _, count in started]
 
-    def _fetch_chunks_in_pool(self, marketplace: Marketplace, asins: list[str]) -> list[tuple[Future[dict[str, Entry]], CallCount]]:
-        return self._in_pool(self._search_chunk, _failed)(marketplace, asins)
+    def _fetch_chunks_in_pool(self, marketplace: Marketplace, asins: list[str]) -> list[tuple[Future[dict[str, LookupEntry]], CallCount]]:
+        return self._in_pool(self._search_chunk, failed_entry)(marketplace, asins)
 
     def _in_pool(self, search: ChunkFetch, failed: FailedEntry) -> Fetch:
         """A fetch that looks keys up 20 a call (SP-API searchCatalogItems' limit) in the batch pool."""
 
-        def fetch(marketplace: Marketplace, keys: list[str]) -> list[tuple[Future[dict[str, Entry]], CallCount]]:
+        def fetch(marketplace: Marketplace, keys: list[str]) -> list[tuple[Future[dict[str, LookupEntry]], CallCount]]:
             started = []
             for i in range(0, len(keys), SEARCH_MAX_IDENTIFIERS):
                 chunk = keys[i : i + SEARCH_MAX_IDENTIFIERS]
@@ -317,10 +265,10 @@ class AsinService:
 
         return fetch
 
-    def _fetch_single_now(self, marketplace: Marketplace, asins: list[str]) -> list[tuple[Future[dict[str, Entry]], CallCount]]:
+    def _fetch_single_now(self, marketplace: Marketplace, asins: list[str]) -> list[tuple[Future[dict[str, LookupEntry]], CallCount]]:
         # One ASIN, in the request's own thread: getCatalogItem.
         count = CallCount()
-        future: Future[dict[str, Entry]] = Future()
+        future: Future[dict[str, LookupEntry]] = Future()
         future.set_result(self._settled(marketplace, asins, count, self._get_item))
         return [(future, count)]
 
@@ -330,10 +278,10 @@ class AsinService:
         keys: list[str],
         count: CallCount,
         fetch: ChunkFetch,
-        failed: FailedEntry = _failed,
-    ) -> dict[str, Entry]:
+        failed: FailedEntry = failed_entry,
+    ) -> dict[str, LookupEntry]:
         """Fetch `keys`, store what is worth keeping, and answer every waiter, whatever happens."""
-        entries: dict[str, Entry] = {}
+        entries: dict[str, LookupEntry] = {}
         try:
             entries = fetch(marketplace, keys, count)
         except Exception:  # a bug, not an SP-API answer: still answer every key and every waiter
@@ -343,52 +291,54 @@ class AsinService:
             entries.setdefault(key, failed(key, marketplace, failure))
         try:
             self.cache.put_many(marketplace.marketplace_id, entries)
+        except Exception:  # a bug in the cache (it logs and survives its backend's failures): the answers stand
+            log.exception("storing %d entries of %s in the result cache failed", len(entries), marketplace.code)
         finally:
             self._inflight.settle(marketplace.marketplace_id, entries)
         return entries
 
-    def _get_item(self, marketplace: Marketplace, asins: list[str], count: CallCount) -> dict[str, Entry]:
+    def _get_item(self, marketplace: Marketplace, asins: list[str], count: CallCount) -> dict[str, LookupEntry]:
         (asin,) = asins
         try:
-            return {asin: _found(asin, marketplace, self._spapi.get_catalog_item(marketplace, asin, count))}
+            return {asin: found_entry(asin, marketplace, self._spapi.get_catalog_item(marketplace, asin, count))}
         except ServiceError as failure:
-            return {asin: _failed(asin, marketplace, failure)}
+            return {asin: failed_entry(asin, marketplace, failure)}
 
-    def _search_chunk(self, marketplace: Marketplace, chunk: list[str], count: CallCount) -> dict[str, Entry]:
+    def _search_chunk(self, marketplace: Marketplace, chunk: list[str], count: CallCount) -> dict[str, LookupEntry]:
         """One searchCatalogItems lookup (plus pages) for up to 20 ASINs; an entry for each."""
         try:
             items = self._spapi.search_catalog_items(marketplace, chunk, count)
         except ServiceError as failure:
-            return {asin: _failed(asin, marketplace, failure) for asin in chunk}
+            return {asin: failed_entry(asin, marketplace, failure) for asin in chunk}
         by_asin = {item.get("asin"): item for item in items if isinstance(item, dict)}
-        entries: dict[str, Entry] = {}
+        entries: dict[str, LookupEntry] = {}
         for asin in chunk:
             item = by_asin.get(asin)
             if item is None:
                 failure = ServiceError(errors.NOT_FOUND, f"ASIN {asin} not found in marketplace {marketplace.marketplace_id}")
-                entries[asin] = _failed(asin, marketplace, failure)
+                entries[asin] = failed_entry(asin, marketplace, failure)
             else:
-                entries[asin] = _found(asin, marketplace, item)
+                entries[asin] = found_entry(asin, marketplace, item)
         return entries
 
     def _search_identifier_chunk(
         self, identifier_type: str, marketplace: Marketplace, keys: list[str], count: CallCount
-    ) -> dict[str, Entry]:
+    ) -> dict[str, LookupEntry]:
         """One searchCatalogItems lookup (plus pages) for up to 20 identifiers of one type; an entry for each key."""
         identifiers = [_split_key(key)[1] for key in keys]
         try:
             items = self._spapi.search_catalog_items_by_identifiers(marketplace, identifiers, identifier_type, count)
         except ServiceError as failure:
             return {key: _identifier_key_failed(key, marketplace, failure) for key in keys}
-        products: dict[str, Entry] = {}
+        products: dict[str, LookupEntry] = {}
         for item in items:
             if isinstance(item, dict) and isinstance(item.get("asin"), str) and item["asin"] not in products:
-                products[item["asin"]] = _found(item["asin"], marketplace, item)
+                products[item["asin"]] = found_entry(item["asin"], marketplace, item)
         # Which requested code each item answers: compare GTIN-14s, so an ISBN-10 finds the item listing its ISBN-13 too.
         wanted: dict[str | None, list[str]] = {}
         for key, identifier in zip(keys, identifiers, strict=True):
             wanted.setdefault(gtin14(identifier, identifier_type), []).append(key)
-        found: dict[str, list[Entry]] = {key: [] for key in keys}
+        found: dict[str, list[LookupEntry]] = {key: [] for key in keys}
         unattributed = 0
         for entry in products.values():
             codes = {gtin14(code, kind) for kind, values in entry["Identifiers"].items() for code in values}
@@ -408,10 +358,10 @@ class AsinService:
             )
         # The matched items are ASIN lookups answered too.
         self.cache.put_many(marketplace.marketplace_id, products)
-        entries: dict[str, Entry] = {}
+        entries: dict[str, LookupEntry] = {}
         for key, identifier in zip(keys, identifiers, strict=True):
             if found[key]:
-                entries[key] = _matched(identifier, identifier_type, found[key])
+                entries[key] = identifier_matched_entry(identifier, identifier_type, found[key])
             else:
                 message = f"{identifier_type} {identifier} matches no item in marketplace {marketplace.marketplace_id}"
                 entries[key] = _identifier_key_failed(key, marketplace, ServiceError(errors.NOT_FOUND, message))

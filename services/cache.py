@@ -19,12 +19,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis
 
 from services import errors
+from services.entries import LookupEntry
 from utils import metrics
 from utils.redaction import mask_url_password
 from utils.redis_client import redis_client
@@ -45,7 +46,7 @@ def cache_key(marketplace_id: str, asin: str) -> str:
     return f"fba:cache:{FORMAT_VERSION}:{marketplace_id}:{asin}"
 
 
-def _decode(text: str | bytes) -> tuple[float, dict[str, Any]]:
+def _decode(text: str | bytes) -> tuple[float, LookupEntry]:
     """(expires_at, entry) of a stored record; ValueError if it is not one."""
     try:
         record = json.loads(text)
@@ -54,7 +55,7 @@ def _decode(text: str | bytes) -> tuple[float, dict[str, Any]]:
         raise ValueError(f"stored value is not a cache record ({type(exc).__name__}: {exc})") from None
     if not isinstance(entry, dict):
         raise ValueError("stored value is not a cache record (its entry is not an object)")
-    return expires_at, entry
+    return expires_at, cast(LookupEntry, entry)
 
 
 class ResultCache:
@@ -85,7 +86,7 @@ class ResultCache:
         """Where the entries live (file path or URL, never with a password), for stats and logs."""
         return None
 
-    def get_many(self, marketplace_id: str, asins: Sequence[str], *, count: bool = True) -> dict[str, dict[str, Any]]:
+    def get_many(self, marketplace_id: str, asins: Sequence[str], *, count: bool = True) -> dict[str, LookupEntry]:
         """The live cached entries among `asins`, each a copy marked `"cached": True`; a miss on any backend error.
 
         `count=False` leaves the hit/miss counters alone (a second look at the same ASINs).
@@ -95,7 +96,7 @@ class ResultCache:
             return {}
         stored = self._attempt("get_many", marketplace_id, len(keys), lambda: self._read(list(keys))) or {}
         now = self._clock()
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, LookupEntry] = {}
         unreadable: list[ValueError] = []
         for key, text in stored.items():
             try:
@@ -114,7 +115,7 @@ class ResultCache:
             metrics.count_cache_lookups(len(found), len(keys) - len(found))
         return found
 
-    def put_many(self, marketplace_id: str, entries: Mapping[str, dict[str, Any]]) -> None:
+    def put_many(self, marketplace_id: str, entries: Mapping[str, LookupEntry]) -> None:
         """Store successes for `ttl` and NOT_FOUND answers for `not_found_ttl`; nothing else, and never raise."""
         now = self._clock()
         rows: list[tuple[str, str, float, float]] = []
@@ -149,7 +150,7 @@ class ResultCache:
     def close(self) -> None:
         """Release connections; a later call opens new ones."""
 
-    def _ttl_of(self, entry: Mapping[str, Any]) -> float | None:
+    def _ttl_of(self, entry: LookupEntry) -> float | None:
         if entry.get("success") is True:
             ttl = self.ttl
         elif isinstance(entry.get("error"), Mapping) and entry["error"].get("code") == errors.NOT_FOUND:
@@ -227,7 +228,7 @@ class ResultCache:
 class NullResultCache(ResultCache):
     """CACHE_BACKEND=none: every lookup is a miss and nothing is stored."""
 
-    def put_many(self, marketplace_id: str, entries: Mapping[str, dict[str, Any]]) -> None:
+    def put_many(self, marketplace_id: str, entries: Mapping[str, LookupEntry]) -> None:
         """Store nothing."""
 
 

@@ -198,11 +198,16 @@ class _GuardedTransport:
                 body = response.json()
             except ValueError:
                 body = None
-            if not (isinstance(body, dict) and body.get("errors")):
-                # The library reads a non-JSON error page as an empty success.
-                exception = get_exception_for_code(response.status_code)
-                error = [{"code": str(response.status_code), "message": f"HTTP {response.status_code} without an SP-API error body"}]
-                raise exception(error, headers=response.headers)
+            status = response.status_code
+            listed = isinstance(body, dict) and body.get("errors")
+            exception = get_exception_for_code(status)
+            # The library reads a non-JSON error page as an empty success, and raises a status it has no class
+            # for (401, 422, 502, ...) as its catch-all SellingApiException, whose code says 999 whatever the status.
+            if not listed or exception is SellingApiException:
+                error = body["errors"] if listed else [{"code": str(status), "message": f"HTTP {status} without an SP-API error body"}]
+                failure = exception(error, headers=response.headers)
+                failure.code = status
+                raise failure
         return response
 
     def close(self) -> None:

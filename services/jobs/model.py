@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services import errors
+from services.entries import LookupEntry
 from services.errors import ServiceError
 from utils import metrics
 from utils.marketplaces import UnknownCountry, resolve_country
@@ -24,7 +25,8 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 RECEIVING = "receiving"
 FINISHED = frozenset({DONE, FAILED, CANCELLED})
 
-Entry = dict[str, Any]
+# What a job stores as an item's answer: its lookup entry, with `input`.
+Entry = LookupEntry
 
 
 def store_unavailable(detail: str) -> ServiceError:

@@ -21,6 +21,7 @@ import redis
 
 from services import errors
 from services.asin_service import AsinService
+from services.entries import job_entry
 from services.jobs.model import DONE, FAILED, Entry, Job, PendingItem, process_owner
 from services.jobs.redis_store import UPKEEP_SECONDS, RedisJobStore
 from services.jobs.sqlite_store import SQLiteJobStore
@@ -75,8 +76,7 @@ class JobSteps:
         entries = self._service.lookup_list(values, identifier_type, country, refresh=refresh)
         step = Step()
         for item, entry in zip(items, entries, strict=True):
-            entry = {"input": item.input, **entry}
-            self._sort(step, item, entry)
+            self._sort(step, item, job_entry(item.input, entry))
         return step
 
     def _sort(self, step: Step, item: PendingItem, entry: Entry) -> None:

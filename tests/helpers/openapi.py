@@ -17,7 +17,16 @@ def response_validator(spec: dict[str, Any], method: str, path: str, status: int
     return Draft202012Validator({**schema, "components": spec["components"]})
 
 
+def schema_validator(spec: dict[str, Any], name: str) -> Draft202012Validator:
+    """A JSON Schema validator for the component schema `name` (e.g. "SuccessEntry")."""
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
+
+
+def error_lines(validator: Draft202012Validator, instance: Any) -> list[str]:
+    """What keeps `instance` from matching, one line per error (none when it matches)."""
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(instance)]
+
+
 def assert_conforms(spec: dict[str, Any], method: str, path: str, status: int, body: Any) -> None:
-    validator = response_validator(spec, method, path, status)
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+    errors = error_lines(response_validator(spec, method, path, status), body)
     assert not errors, f"{method} {path} -> {status} does not match the document: {errors}\n{body}"

@@ -1,0 +1,238 @@
+"""Result CSVs and NDJSON written from lookup entries, and a result CSV read back to resume it.
+
+Writing. `csv_rows` and `ndjson_lines` are generators of text lines for a streamed response
+(`GET /jobs/<id>/results`) or a file (`flask asin batch`). A result CSV has one row of
+`RESULT_COLUMNS` per input: the entry flattened (dimensions as numbers with a unit column, each
+identifier type's codes in a column), or `PENDING` for an input not answered yet. Cells starting
+with `=`, `+`, `-`, `@`, tab, CR or `'` get a leading `'` so a spreadsheet shows them as text
+instead of running them as formulas (OWASP "CSV injection").
+
+Resuming. `read_done_inputs` reads such a file back (removing that `'` again): the inputs it
+already answers, and where its last whole row ends, so an interrupted `flask asin batch` appends
+after them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from services.entries import LookupEntry
+from utils.csv_io import CsvError
+
+PENDING = "PENDING"
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "input",
+    "identifier_type",
+    "asin",
+    "country",
+    "success",
+    "error_code",
+    "error_message",
+    "title",
+    "brand",
+    "manufacturer",
+    "sales_rank",
+    "sales_rank_category",
+    "sales_ranks",
+    "model_number",
+    "part_number",
+    "color",
+    "size",
+    "item_classification",
+    "product_type",
+    "parent_asin",
+    "upc",
+    "ean",
+    "gtin",
+    "isbn",
+    "image_url",
+    "package_length",
+    "package_width",
+    "package_height",
+    "package_dimensions_unit",
+    "package_weight",
+    "package_weight_unit",
+    "item_length",
+    "item_width",
+    "item_height",
+    "item_dimensions_unit",
+    "item_weight",
+    "item_weight_unit",
+    "cached",
+    "fetched_at",
+    "other_asins",
+)
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _cell(value: Any) -> str:
+    """A value as spreadsheet-safe text: booleans true/false, None empty, formula starts quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _dimension_cells(prefix: str, dimensions: Any) -> dict[str, Any]:
+    """Length, width, height and weight as numbers with one unit column each (units in the cells if they differ)."""
+    dims = dimensions if isinstance(dimensions, Mapping) else {}
+    sides = {name: dims.get(name) or {} for name in ("length", "width", "height")}
+    units = {side.get("unit") for side in sides.values() if side}
+    one_unit = len(units) == 1
+    cells: dict[str, Any] = {
+        f"{prefix}_{name}": side.get("value") if one_unit else f"{side.get('value')} {side.get('unit')}"
+        for name, side in sides.items()
+        if side
+    }
+    cells[f"{prefix}_dimensions_unit"] = next(iter(units)) if one_unit else None
+    weight = dims.get("weight") or {}
+    cells[f"{prefix}_weight"] = weight.get("value")
+    cells[f"{prefix}_weight_unit"] = weight.get("unit")
+    return cells
+
+
+def _result_cells(input_value: str, entry: LookupEntry | None) -> dict[str, Any]:
+    """The RESULT_COLUMNS cells of one input's entry (None: not processed yet)."""
+    if entry is None:
+        return {"input": input_value, "error_code": PENDING, "error_message": "Not processed yet"}
+    error = entry.get("error") or {}
+    identifiers = entry.get("Identifiers") or {}
+    ranks = entry.get("SalesRanks") or []
+    asin = entry.get("asin")
+    return {
+        "input": input_value,
+        "identifier_type": entry.get("identifier_type") or "ASIN",
+        "asin": asin,
+        "country": entry.get("country"),
+        "success": entry.get("success"),
+        "error_code": error.get("code"),
+        "error_message": error.get("message"),
+        "title": entry.get("Title"),
+        "brand": entry.get("Brand"),
+        "manufacturer": entry.get("Manufacturer"),
+        "sales_rank": entry.get("SalesRank"),
+        "sales_rank_category": entry.get("SalesRankCategory"),
+        "sales_ranks": "; ".join(f"{rank.get('title') or rank.get('id')}: {rank.get('rank')}" for rank in ranks),
+        "model_number": entry.get("ModelNumber"),
+        "part_number": entry.get("PartNumber"),
+        "color": entry.get("Color"),
+        "size": entry.get("Size"),
+        "item_classification": entry.get("ItemClassification"),
+        "product_type": entry.get("ProductType"),
+        "parent_asin": entry.get("ParentAsin"),
+        **{kind.lower(): " ".join(identifiers.get(kind) or []) for kind in ("UPC", "EAN", "GTIN", "ISBN")},
+        "image_url": entry.get("ImageUrl"),
+        **_dimension_cells("package", entry.get("PackageDimensions")),
+        **_dimension_cells("item", entry.get("ItemDimensions")),
+        "cached": entry.get("cached"),
+        "fetched_at": entry.get("fetched_at"),
+        "other_asins": " ".join(
+            match["asin"] for match in entry.get("matches") or [] if isinstance(match, Mapping) and match.get("asin") not in (None, asin)
+        ),
+    }
+
+
+def csv_rows(items: Iterable[tuple[str, LookupEntry | None]], *, bom: bool = False) -> Iterator[str]:
+    """The RESULT_COLUMNS header line, then one CRLF-terminated line per (input, entry or None for pending)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def line(cells: Iterable[str]) -> str:
+        writer.writerow(cells)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    # Excel reads a CSV without a byte-order mark as the local code page, garbling non-ASCII titles.
+    yield ("\ufeff" if bom else "") + line(RESULT_COLUMNS)
+    for input_value, entry in items:
+        cells = _result_cells(input_value, entry)
+        yield line(_cell(cells.get(column)) for column in RESULT_COLUMNS)
+
+
+def ndjson_lines(items: Iterable[LookupEntry]) -> Iterator[str]:
+    """One compact JSON object per entry, each on a line of its own ending in a newline."""
+    for item in items:
+        yield json.dumps(item, separators=(",", ":")) + "\n"
+
+
+# -- resuming a result file --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoneInputs:
+    """What a result CSV already holds: its finished inputs in order, and where to append the next row."""
+
+    inputs: list[str]
+    # Bytes from the start of the file to the end of the last finished row: truncate the file here
+    # before appending. 0 means there is no header yet either.
+    end_offset: int
+
+
+class _CountedLines:
+    """Complete UTF-8 lines of a binary file, counting the bytes handed out; a last line without a newline is dropped."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.offset = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw = self._stream.readline()
+        if not raw.endswith(b"\n"):  # the end, or a row cut off by an interrupted write
+            raise StopIteration
+        try:
+            line = raw.decode("utf-8-sig" if self.offset == 0 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise CsvError(f"The result file is not UTF-8 after byte {self.offset}: {exc.reason}") from None
+        self.offset += len(raw)
+        return line
+
+
+def _uncell(text: str) -> str:
+    """Undo _cell's formula guard."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
+
+
+def read_done_inputs(path: str | os.PathLike[str]) -> DoneInputs:
+    """The inputs of a result CSV written by csv_rows, up to its first pending or cut-off row (none if no file)."""
+    if not os.path.exists(path):
+        return DoneInputs([], 0)
+    error_code = RESULT_COLUMNS.index("error_code")
+    with open(path, "rb") as stream:
+        lines = _CountedLines(stream)
+        # strict: a quoted field cut off by the end of the file is an error, not a short row.
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error:
+            header = []
+        if header is None:
+            return DoneInputs([], 0)
+        if tuple(header) != RESULT_COLUMNS:
+            raise CsvError(f"{os.fspath(path)} is not a result file: its header is not {','.join(RESULT_COLUMNS)}")
+        inputs: list[str] = []
+        end_offset = lines.offset
+        while True:
+            try:
+                row = next(reader)
+            except (StopIteration, csv.Error):
+                break
+            if len(row) != len(RESULT_COLUMNS) or row[error_code] == PENDING:
+                break
+            inputs.append(_uncell(row[0]))
+            end_offset = lines.offset
+    return DoneInputs(inputs, end_offset)

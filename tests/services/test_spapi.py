@@ -1,0 +1,244 @@
+"""SpApiClient, the one module on python-amazon-sp-api, over real HTTP to the emulator: payloads, pages, failures, tokens.
+
+Judged by what it answers, the ServiceError it raises, and the emulator's call log. The emulator's
+plan and the client's are raised to 50 calls/s so that no test waits for a slot; retry delays are
+recorded, not slept (tests/helpers/spapi.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from emulator import EmulatorServer
+from emulator.catalog import build_item
+from emulator.identifiers import two_asin_upc
+from services.errors import ServiceError
+from services.spapi import INCLUDED_DATA, CallCount, failure_code, is_retryable, translate
+from tests.conftest import emulator_settings
+from tests.helpers.data import synthetic_asins
+from tests.helpers.emulator_log import operation_calls
+from tests.helpers.spapi import SpApiParts, spapi_parts
+from utils.marketplaces import MARKETPLACES
+
+US = MARKETPLACES["US"]
+SANDBOX_UPC = "887276302195"
+WRONG_LWA = {"lwa_app_id": "amzn1.application-oa2-client.wrong", "lwa_client_secret": "wrong", "sp_api_refresh_token": "Atzr|wrong"}
+
+
+@pytest.fixture
+def make_client(emulator: EmulatorServer) -> Iterator[Callable[..., SpApiParts]]:
+    """Build SpApiClients against the emulator (2 retries); `make_client(max_retries=0, ...)` overrides settings."""
+    emulator.configure(rate=50, burst=50)
+    built: list[SpApiParts] = []
+
+    def build(**overrides: Any) -> SpApiParts:
+        if "lwa_app_id" in overrides:
+            overrides.setdefault("lwa_endpoint", emulator.url + "/auth/o2/token")
+        settings = emulator_settings(emulator, **{"sp_api_rate": 50, "sp_api_burst": 50, "max_retries": 2, **overrides})
+        parts = spapi_parts(settings)
+        built.append(parts)
+        return parts
+
+    yield build
+    for parts in built:
+        parts.close()
+
+
+def statuses(emulator: EmulatorServer, operation: str) -> list[int | str]:
+    return [call["status"] for call in operation_calls(emulator, operation)]
+
+
+# -- what comes back ------------------------------------------------------------------------------
+
+
+def test_get_catalog_item_answers_the_item_with_the_datasets_the_facts_need(make_client, emulator):
+    parts, count = make_client(), CallCount()
+    item = parts.client.get_catalog_item(US, "B07N4M94X4", count)
+    assert item == build_item("B07N4M94X4", US.marketplace_id, INCLUDED_DATA)
+    assert set(item) == {"asin", *INCLUDED_DATA}
+    (call,) = operation_calls(emulator, "getCatalogItem")
+    assert (call["asins"], call["marketplace_id"], call["status"]) == (["B07N4M94X4"], US.marketplace_id, 200)
+    assert count.sent == 1
+    assert parts.health.snapshot()["last_success"]["operation"] == "getCatalogItem"
+
+
+def test_a_search_by_asin_answers_the_items_that_exist_in_one_call(make_client, emulator):
+    parts, count = make_client(), CallCount()
+    asins = [*synthetic_asins(3), "NF00000001"]
+    items = parts.client.search_catalog_items(US, asins, count)
+    assert sorted(item["asin"] for item in items) == synthetic_asins(3)
+    assert all(item == build_item(item["asin"], US.marketplace_id, INCLUDED_DATA) for item in items)
+    (call,) = operation_calls(emulator, "searchCatalogItems")
+    assert (call["asins"], call["identifiers_type"]) == (asins, "ASIN")
+    assert count.sent == 1
+
+
+def test_a_search_by_upc_names_its_identifiers_type(make_client, emulator):
+    items = make_client().client.search_catalog_items_by_identifiers(US, [SANDBOX_UPC], "UPC")
+    assert [item["asin"] for item in items] == ["B07N4M94X4"]
+    (call,) = operation_calls(emulator, "searchCatalogItems")
+    assert (call["asins"], call["identifiers_type"]) == ([SANDBOX_UPC], "UPC")
+
+
+def test_more_than_20_identifiers_are_refused_before_anything_is_sent(make_client, emulator):
+    client = make_client().client
+    with pytest.raises(ValueError, match="at most 20"):
+        client.search_catalog_items(US, synthetic_asins(21))
+    assert emulator.calls()["total"] == 0
+    assert len(client.search_catalog_items(US, synthetic_asins(20))) == 20
+    assert [len(call["asins"]) for call in operation_calls(emulator, "searchCatalogItems")] == [20]
+
+
+def test_every_page_is_followed_and_counted(make_client, emulator):
+    emulator.configure(page_size_cap=7)
+    parts, count = make_client(), CallCount()
+    items = parts.client.search_catalog_items(US, synthetic_asins(20), count)
+    assert sorted(item["asin"] for item in items) == synthetic_asins(20)  # each once, none lost between pages
+    assert statuses(emulator, "searchCatalogItems") == [200, 200, 200]  # pages of 7, 7 and 6
+    assert count.sent == 3
+
+
+def test_a_code_of_two_items_pages_to_both(make_client, emulator):
+    emulator.configure(page_size_cap=1)
+    upc, pair = two_asin_upc(0)
+    items = make_client().client.search_catalog_items_by_identifiers(US, [upc], "UPC")
+    assert sorted(item["asin"] for item in items) == sorted(pair)
+    assert statuses(emulator, "searchCatalogItems") == [200, 200]
+
+
+# -- the library's exceptions, as the emulator provokes them ------------------------------------------
+
+
+def _get(asin: str) -> Callable[[Any], Any]:
+    return lambda library: library.get_catalog_item(asin, marketplaceIds=[US.marketplace_id], includedData=INCLUDED_DATA)
+
+
+def _search(**params: Any) -> Callable[[Any], Any]:
+    return lambda library: library.search_catalog_items(marketplaceIds=[US.marketplace_id], identifiersType="ASIN", **params)
+
+
+@pytest.mark.parametrize(
+    ("options", "settings", "call", "code", "retryable", "fragment"),
+    [
+        pytest.param({}, {}, _get("NF00000001"), "NOT_FOUND", False, "'NF00000001' not found", id="404"),
+        pytest.param(
+            {}, {}, _search(identifiers="B0TEST0001", pageToken="bogus"), "UPSTREAM_REJECTED", False, "HTTP 400", id="400 pageToken"
+        ),
+        pytest.param(
+            {}, {}, _search(identifiers=",".join(synthetic_asins(21))), "UPSTREAM_REJECTED", False, "at most 20 values", id="400 21 ASINs"
+        ),
+        pytest.param(
+            {"fault_rate": 1.0, "fault_statuses": [422]}, {}, _get("B0TEST0001"), "UPSTREAM_REJECTED", False, "HTTP 422", id="422"
+        ),
+        pytest.param({"fault_rate": 1.0, "fault_statuses": [500]}, {}, _get("B0TEST0001"), "UPSTREAM_ERROR", True, "HTTP 500", id="500"),
+        pytest.param({"fault_rate": 1.0, "fault_statuses": [502]}, {}, _get("B0TEST0001"), "UPSTREAM_ERROR", True, "HTTP 502", id="502"),
+        pytest.param({"fault_rate": 1.0, "fault_statuses": [503]}, {}, _get("B0TEST0001"), "UPSTREAM_ERROR", True, "HTTP 503", id="503"),
+        pytest.param({"fault_rate": 1.0, "fault_statuses": [504]}, {}, _get("B0TEST0001"), "UPSTREAM_ERROR", True, "HTTP 504", id="504"),
+        pytest.param({"token_ttl": 0, "announced_token_ttl": 3600}, {}, _get("B0TEST0001"), "AUTH_FAILED", False, "403", id="403 token"),
+        pytest.param({"drop_rate": 1.0}, {}, _get("B0TEST0001"), "UPSTREAM_UNAVAILABLE", True, "Connection to SP-API failed", id="dropped"),
+        pytest.param({}, WRONG_LWA, _get("B0TEST0001"), "AUTH_FAILED", False, "invalid_client", id="LWA refused"),
+        pytest.param(
+            {"token_fault_rate": 1.0}, {}, _get("B0TEST0001"), "UPSTREAM_ERROR", True, "Login with Amazon failed (HTTP 500)", id="LWA 500"
+        ),
+    ],
+)
+def test_the_librarys_exceptions_from_the_emulator_become_the_services_codes(
+    make_client, emulator, options, settings, call, code, retryable, fragment
+):
+    emulator.configure(**options)
+    # The library client SpApiClient sends through (its transport, its LWA client), called directly: the library raises.
+    library = make_client(**settings).client._client(US)
+    with pytest.raises(Exception) as raised:
+        call(library)
+    exc = raised.value
+    assert not isinstance(exc, ServiceError)
+    assert (failure_code(exc), is_retryable(exc)) == (code, retryable)
+    failure = translate(exc, "getCatalogItem", 2 if retryable else 0)
+    assert failure.code == code and fragment in failure.message, failure.message
+    assert ("after 2 retries" in failure.message) == retryable
+
+
+# -- retries, health and the circuit ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "lookup", "code", "sent", "health"),
+    [
+        pytest.param({}, ("get", "NF00000001"), "NOT_FOUND", [404], "ok", id="404 not retried, SP-API is fine"),
+        pytest.param({}, ("search", "SKU"), "UPSTREAM_REJECTED", [400], "ok", id="400 not retried"),
+        pytest.param({"fault_rate": 1.0, "fault_statuses": [422]}, ("get", "B0TEST0001"), "UPSTREAM_REJECTED", [422], "ok", id="422"),
+        pytest.param(
+            {"fault_rate": 1.0, "fault_statuses": [500]}, ("get", "B0TEST0001"), "UPSTREAM_ERROR", [500] * 3, "degraded", id="500"
+        ),
+        pytest.param({"fault_rate": 1.0, "fault_statuses": [503]}, ("search", "ASIN"), "UPSTREAM_ERROR", [503] * 3, "degraded", id="503"),
+        pytest.param({"drop_rate": 1.0}, ("get", "B0TEST0001"), "UPSTREAM_UNAVAILABLE", ["dropped"] * 3, "degraded", id="dropped"),
+    ],
+)
+def test_a_failure_is_retried_max_retries_times_only_when_asking_again_can_help(make_client, emulator, options, lookup, code, sent, health):
+    emulator.configure(**options)
+    parts, count = make_client(max_retries=2), CallCount()
+    kind, value = lookup
+    with pytest.raises(ServiceError) as raised:
+        if kind == "get":
+            parts.client.get_catalog_item(US, value, count)
+        else:  # identifiersType SKU without a sellerId is refused by SP-API
+            parts.client.search_catalog_items_by_identifiers(US, ["B0TEST0001"], value, count)
+    assert raised.value.code == code
+    operation = "getCatalogItem" if kind == "get" else "searchCatalogItems"
+    assert statuses(emulator, operation) == sent
+    assert count.sent == len(sent) and len(parts.sleeps) == len(sent) - 1
+    assert ("after 2 retries" in raised.value.message) == (len(sent) > 1)
+    assert parts.health.snapshot()["status"] == health
+    # Only SP-API failing (not SP-API saying no) counts towards opening the region's circuit.
+    assert parts.client.circuits.snapshot()["NA"]["consecutive_failures"] == (1 if health == "degraded" else 0)
+
+
+def test_sp_api_429s_after_the_retries_are_throttled_with_a_retry_after(make_client, emulator):
+    # SP-API grants one call per 100 s but announces 50/s: the client keeps to 50/s and meets 429s.
+    emulator.configure(rate=0.01, burst=1, announced_rate=50)
+    parts, count = make_client(max_retries=2), CallCount()
+    parts.client.get_catalog_item(US, "B0TEST0001")
+    with pytest.raises(ServiceError) as raised:
+        parts.client.get_catalog_item(US, "B0TEST0002", count)
+    assert (raised.value.code, raised.value.retry_after) == ("THROTTLED", 1.0)
+    assert "after 2 retries" in raised.value.message
+    assert statuses(emulator, "getCatalogItem") == [200, 429, 429, 429]
+    assert count.sent == 3
+    assert parts.client.circuits.snapshot()["NA"]["consecutive_failures"] == 0  # SP-API is up, only busy
+
+
+def test_call_count_is_what_went_on_the_wire_and_nothing_for_a_call_the_limiter_refused(make_client, emulator):
+    # A plan of one call per 100 s, as SP-API announces it: the second call would wait beyond REQUEST_TIMEOUT.
+    emulator.configure(rate=0.01, burst=1)
+    parts = make_client(sp_api_rate=0.01, sp_api_burst=1, request_timeout=1)
+    first, second = CallCount(), CallCount()
+    parts.client.get_catalog_item(US, "B0TEST0001", first)
+    with pytest.raises(ServiceError) as raised:
+        parts.client.get_catalog_item(US, "B0TEST0002", second)
+    assert raised.value.code == "THROTTLED" and raised.value.retry_after > 90
+    assert (first.sent, second.sent, len(operation_calls(emulator, "getCatalogItem"))) == (1, 0, 1)
+    assert parts.sleeps == []  # our own limiter's no is not retried at once
+    assert parts.health.snapshot()["status"] == "ok"  # nor is it SP-API failing
+
+
+def test_threads_in_every_marketplace_of_a_region_share_one_token_fetch(make_client, emulator):
+    emulator.configure(token_delay=0.3)  # the first fetch is still under way when the other threads ask
+    parts = make_client()
+    marketplaces = [MARKETPLACES[code] for code in ("US", "CA", "MX")] * 3
+    barrier = threading.Barrier(len(marketplaces))
+
+    def search(index: int) -> list[str]:
+        barrier.wait()
+        asins = synthetic_asins(2, start=2 * index)
+        return sorted(item["asin"] for item in parts.client.search_catalog_items(marketplaces[index], asins))
+
+    with ThreadPoolExecutor(len(marketplaces)) as pool:
+        found = list(pool.map(search, range(len(marketplaces))))
+    assert found == [synthetic_asins(2, start=2 * i) for i in range(len(marketplaces))]
+    assert emulator.calls()["by_operation"]["lwaToken"] == {"200": 1}
+    assert parts.client.tokens.fetches == 1
