@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.service import ROOT, clean_env, free_port, stop, wait_for_health
+from tests.helpers.service import ROOT, SHARED_BY_FOUR_WORKERS, clean_env, free_port, stop, wait_for_health
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 API_KEY = "fba-quota-test-key-0123456789"
@@ -58,15 +58,11 @@ def serve(emulator_url: str, tmp_path: Path, backend: str, **env: str) -> Served
         PORT=str(port),
         SP_API_ENDPOINT=emulator_url,
         DATA_DIR=str(tmp_path / "data"),
-        WEB_CONCURRENCY="4",
         GUNICORN_THREADS="4",
         RATE_LIMIT_BACKEND=backend,
         API_KEYS=API_KEY,
         API_KEY_RATE=str(RATE),
-        CACHE_BACKEND="none",
-        LOG_LEVEL="WARNING",
-        # The access log names the worker (pid) that served each request.
-        GUNICORN_CMD_ARGS="--access-logformat 'served-by=%(p)s %(r)s %(s)s'",
+        **SHARED_BY_FOUR_WORKERS,
         **env,
     )
     command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]

@@ -91,12 +91,7 @@ def test_two_workers_share_a_jobs_parts_and_the_plan(redis_url, tmp_path):
         fetched = [asin for c in calls for asin in c["asins"]]
         assert sorted(fetched) == sorted(ASINS)
     finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        app.extensions["jobs"].stop()
-        stop_emulator_process(emulator)
+        stop_everything(workers, app, emulator)
 
 
 def test_a_part_whose_worker_was_killed_goes_on_within_a_minute(redis_url, tmp_path):
@@ -145,12 +140,17 @@ def test_a_part_whose_worker_was_killed_goes_on_within_a_minute(redis_url, tmp_p
         resumed = [c["time"] for c in calls if c["time"] > killed_at and part_one & set(c["asins"])]
         assert resumed and resumed[0] - killed_at <= 60, resumed[:1]
     finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        app.extensions["jobs"].stop()
-        stop_emulator_process(emulator)
+        stop_everything(workers, app, emulator)
+
+
+def stop_everything(workers: list[subprocess.Popen], app, emulator: subprocess.Popen) -> None:
+    """Kill the workers still running, stop the app's job service and the emulator."""
+    for proc in workers:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    app.extensions["jobs"].stop()
+    stop_emulator_process(emulator)
 
 
 def wait_until(condition, seconds: float) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from emulator.process import start_emulator_process, stop_emulator_process
 from tests.helpers.emulator_log import worst_overrun
-from tests.helpers.service import ROOT, clean_env, free_port, stop, wait_for_health
+from tests.helpers.service import ROOT, SHARED_BY_FOUR_WORKERS, clean_env, free_port, stop, wait_for_health
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 RATE, BURST = 5.0, 3
@@ -30,7 +30,6 @@ def serve(emulator_url: str, tmp_path: Path, **env: str) -> tuple[str, subproces
         PORT=str(port),
         SP_API_ENDPOINT=emulator_url,
         DATA_DIR=str(tmp_path / "data"),
-        WEB_CONCURRENCY="4",
         GUNICORN_THREADS="8",
         SP_API_RATE=str(RATE),
         SP_API_BURST=str(BURST),
@@ -38,10 +37,7 @@ def serve(emulator_url: str, tmp_path: Path, **env: str) -> tuple[str, subproces
         # A wider margin than the default: this test is about four workers sharing one plan, on a
         # machine whose load (CI, the suite's other processes) jitters the time from admission to arrival.
         SP_API_RATE_MARGIN="0.15",
-        CACHE_BACKEND="none",
-        LOG_LEVEL="WARNING",
-        # The access log names the worker (pid) that served each request.
-        GUNICORN_CMD_ARGS="--access-logformat 'served-by=%(p)s %(r)s %(s)s'",
+        **SHARED_BY_FOUR_WORKERS,
         **env,
     )
     command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]

@@ -14,7 +14,7 @@ import httpx
 
 from emulator.process import free_port
 
-__all__ = ["CREDENTIAL_VARS", "GUNICORN", "ROOT", "clean_env", "free_port", "stop", "wait_for_health"]
+__all__ = ["CREDENTIAL_VARS", "GUNICORN", "ROOT", "SHARED_BY_FOUR_WORKERS", "clean_env", "free_port", "stop", "wait_for_health"]
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -27,6 +27,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["DATA_DIR"] = tempfile.mkdtemp(prefix="fba-data-")
     env.update(extra)
     return env
+
+
+# Four workers whose access log names the worker (pid) that served each request: for tests of what workers share.
+SHARED_BY_FOUR_WORKERS = {
+    "WEB_CONCURRENCY": "4",
+    "CACHE_BACKEND": "none",
+    "LOG_LEVEL": "WARNING",
+    "GUNICORN_CMD_ARGS": "--access-logformat 'served-by=%(p)s %(r)s %(s)s'",
+}
 
 
 def wait_for_health(url: str, proc: subprocess.Popen, seconds: float = 30) -> dict:
