@@ -12,35 +12,16 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from emulator.calls import DROP_KEY, Call, answer_call, error_list
 from emulator.catalog import build_item, merge_items
 from emulator.options import EmulatorOptions, OptionError
-from emulator.params import InvalidInput, csv_param, parse_item_request, parse_search_request
+from emulator.params import csv_param, parse_item_request, parse_search_request
 from emulator.search import search
 from emulator.state import GET_CATALOG_ITEM, LWA_TOKEN, SEARCH_CATALOG_ITEMS, EmulatorState
 
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "sp_api_emulator"
-_DROP_KEY = "emulator.drop_connection"
-
-# Error bodies as SP-API sends them (ErrorList schema of the model).
-_UNAUTHORIZED_DETAILS = {
-    "invalid": "The access token you provided is revoked, malformed or invalid.",
-    "expired": "The access token you provided has expired.",
-}
-_QUOTA_EXCEEDED = ("QuotaExceeded", "You exceeded your quota for the requested resource.")
-_FAULTS = {
-    500: ("InternalFailure", "We encountered an internal error. Please try again."),
-    502: ("BadGateway", "Bad gateway. Please try again."),
-    503: ("ServiceUnavailable", "Service temporarily unavailable. Please try again."),
-    504: ("GatewayTimeout", "The request timed out. Please try again."),
-    429: _QUOTA_EXCEEDED,
-}
-
-
-def error_list(code: str, message: str, details: str = "") -> dict[str, Any]:
-    """An SP-API ErrorList body with one error."""
-    return {"errors": [{"code": code, "message": message, "details": details}]}
 
 
 def _lwa_error(error: str, description: str) -> dict[str, str]:
@@ -60,7 +41,7 @@ class _DropMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         result = self.wsgi_app(environ, start_response)
-        if not environ.get(_DROP_KEY):
+        if not environ.get(DROP_KEY):
             return result
         close = getattr(result, "close", None)
         if close is not None:
@@ -158,60 +139,16 @@ def _add_catalog_routes(app: Flask, state: EmulatorState) -> None:
 
 
 def _catalog_call(state: EmulatorState, operation: str, asin: str | None) -> Response:
-    """One SP-API call: access token, usage plan, faults, validation, answer (in that order)."""
-    arrived = time.time()
-    request_id = str(uuid.uuid4())
+    """getCatalogItem (`asin`) or searchCatalogItems (None) through the common call pipeline."""
     options = state.options
     asked = [asin] if asin is not None else (csv_param(request.args, "identifiers") or [])
     marketplace_id = ",".join(csv_param(request.args, "marketplaceIds") or []) or None
     identifiers_type = None if asin is not None else ((request.args.get("identifiersType") or "").strip() or None)
-
-    def finish(status: int | str, body: dict[str, Any] | None, delay: float = 0.0) -> Response:
-        # Logged before any delay so the log shows calls whose clients gave up waiting.
-        state.record(
-            arrived=arrived,
-            operation=operation,
-            status=status,
-            asins=asked,
-            marketplace_id=marketplace_id,
-            request_id=request_id,
-            identifiers_type=identifiers_type,
-        )
-        delay += options.latency_ms / 1000
-        if delay > 0:
-            time.sleep(delay)
-        if body is None:  # dropped: the middleware closes the socket, nothing is sent
-            request.environ[_DROP_KEY] = True
-            return Response(status=500)
-        response = jsonify(body)
-        response.status_code = int(status)
-        response.headers["x-amzn-RequestId"] = request_id
-        response.headers["x-amzn-RateLimit-Limit"] = options.limit_header
-        return response
-
-    problem = state.token_problem(request.headers.get("x-amz-access-token"))
-    if problem is not None:
-        return finish(403, error_list("Unauthorized", "Access to requested resource is denied.", _UNAUTHORIZED_DETAILS[problem]))
-    if not state.admit(operation):
-        return finish(429, error_list(*_QUOTA_EXCEEDED))
-    faults = state.draw_faults()
-    if faults.drop:
-        return finish("dropped", None)
-    if faults.status is not None:
-        code, message = _FAULTS.get(faults.status, _FAULTS[500])
-        return finish(faults.status, error_list(code, message))
-    # A slow call is answered normally, slow_seconds late (the answer is worked out first so the
-    # call is logged when it arrives, like every other).
-    delay = options.slow_seconds if faults.slow else 0.0
-    try:
-        if operation == GET_CATALOG_ITEM:
-            assert asin is not None
-            status, body = _get_catalog_item(state, options, asin)
-        else:
-            status, body = _search_catalog_items(state, options)
-    except InvalidInput as exc:
-        return finish(400, error_list("InvalidInput", exc.message), delay)
-    return finish(status, body, delay)
+    call = Call(operation, asked, marketplace_id, identifiers_type)
+    if operation == GET_CATALOG_ITEM:
+        assert asin is not None
+        return answer_call(state, call, lambda: _get_catalog_item(state, options, asin))
+    return answer_call(state, call, lambda: _search_catalog_items(state, options))
 
 
 def _get_catalog_item(state: EmulatorState, options: EmulatorOptions, asin: str) -> tuple[int, dict[str, Any]]:

@@ -586,3 +586,64 @@ def facets(asin: str) -> Facets:
 def category_key(asin: str) -> str:
     """The department key ("kitchen", "electronics", ...) of a synthetic item."""
     return _identity(normalize_asin(asin)).category.key
+
+
+# --------------------------------------------------------------------------- what other operations know of an item
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the pricing, fees, restrictions and eligibility operations know of an item in one marketplace.
+
+    Taken from the same data as its catalog item, so the four agree with the catalog: the list
+    price and currency of `attributes.list_price`, the brand, product type, category and package
+    of the item (package dimensions in inches and pounds, whatever the marketplace's units).
+    """
+
+    asin: str
+    marketplace_id: str
+    currency: str
+    list_price: float
+    brand: str
+    product_type: str
+    category: str
+    package_quantity: int
+    # height, length, width (inches) and weight (pounds) of the package
+    package_dims: tuple[float, float, float, float]
+    # Books (an ASIN that is an ISBN-10) are media: a closing fee applies.
+    media: bool
+    # Draws of its own per (ASIN, marketplace): `draws.unit("offers")` and so on, stable across runs.
+    draws: _Draws
+
+
+def listing(asin: str, marketplace_id: str, not_found_prefix: str = NOT_FOUND_PREFIX) -> Listing | None:
+    """The item's listing facts in `marketplace_id`, or None where the catalog has no such item."""
+    if not item_exists(asin, marketplace_id, not_found_prefix):
+        return None
+    asin = normalize_asin(asin)
+    draws = _Draws(asin, marketplace_id, "listing")
+    if asin == SANDBOX_ASIN:
+        item = sandbox_item()
+        price = item["attributes"]["list_price"][0]
+        package = item["dimensions"][0]["package"]
+        to_pounds = 2.20462262 if package["weight"]["unit"] == "kilograms" else 1.0
+        dims = (package["height"]["value"], package["length"]["value"], package["width"]["value"], package["weight"]["value"] * to_pounds)
+        return Listing(
+            asin, marketplace_id, price["currency"], float(price["value"]), item["summaries"][0]["brand"],
+            item["productTypes"][0]["productType"], "electronics", 1, dims, False, draws,
+        )  # fmt: skip
+    ident = _identity(asin)
+    info = MARKETPLACE_INFO[marketplace_id]
+    return Listing(
+        asin=asin,
+        marketplace_id=marketplace_id,
+        currency=info.currency,
+        list_price=_price(ident, marketplace_id),
+        brand=ident.brand,
+        product_type=ident.product.product_type,
+        category=ident.category.key,
+        package_quantity=ident.package_quantity,
+        package_dims=ident.package_dims,
+        media=is_isbn10(asin),
+        draws=draws,
+    )

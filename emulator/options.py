@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.defaults import CLIENT_ID, CLIENT_SECRET, NOT_FOUND_PREFIX, REFRESH_TOKEN
+from emulator.plans import CATALOG_OPERATIONS, MODEL_PLANS, Plan
 
 
 class OptionError(ValueError):
@@ -21,11 +22,17 @@ class EmulatorOptions:
     # Catalog Items 2022-04-01 usage plan for getCatalogItem and searchCatalogItems: rate 2 req/s, burst 2.
     rate: float = 2.0
     burst: int = 2
-    # Value sent in x-amzn-RateLimit-Limit; None announces `rate`.
+    # Value sent in x-amzn-RateLimit-Limit by the catalog operations; None announces `rate`.
     announced_rate: float | None = None
+    # Usage plans of the other operations, by operation name, where they differ from their model's
+    # (emulator/plans.py MODEL_PLANS), e.g. {"getItemOffersBatch": (10.0, 10)}; each announces its own rate.
+    plans: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
     fault_rate: float = 0.0
     fault_statuses: tuple[int, ...] = (500, 503)
     drop_rate: float = 0.0
+    # Probability that one item of a batch operation (getItemOffersBatch, getMyFeesEstimates) answers a
+    # per-item server error inside the batch's 200 (an offers item with status 500, a fees result ServerError).
+    item_fault_rate: float = 0.0
     latency_ms: int = 0
     slow_rate: float = 0.0
     slow_seconds: float = 0.0
@@ -46,6 +53,7 @@ class EmulatorOptions:
 
     def __post_init__(self) -> None:
         self.fault_statuses = tuple(self.fault_statuses)
+        self.plans = parse_plans(self.plans)
         for name in _FLOAT:  # so the config JSON shows 2.0 whether 2 or 2.0 was passed
             value = getattr(self, name)
             if isinstance(value, int) and not isinstance(value, bool):
@@ -54,21 +62,32 @@ class EmulatorOptions:
 
     @property
     def limit_header(self) -> str:
-        """The x-amzn-RateLimit-Limit value, formatted like "2.0"."""
+        """The catalog operations' x-amzn-RateLimit-Limit value, formatted like "2.0"."""
         announced = self.rate if self.announced_rate is None else self.announced_rate
         return str(float(announced))
+
+    def plan(self, operation: str) -> Plan:
+        """The usage plan the emulator enforces for `operation`."""
+        if operation in CATALOG_OPERATIONS:
+            return Plan(self.rate, self.burst)
+        return Plan(*self.plans[operation]) if operation in self.plans else MODEL_PLANS[operation]
+
+    def limit_header_of(self, operation: str) -> str:
+        """The x-amzn-RateLimit-Limit value `operation` answers with: its plan's rate (the catalog's may be announced otherwise)."""
+        return self.limit_header if operation in CATALOG_OPERATIONS else str(float(self.plan(operation).rate))
 
     def to_dict(self) -> dict[str, Any]:
         """The options as JSON-ready data."""
         data = dataclasses.asdict(self)
         data["fault_statuses"] = list(self.fault_statuses)
+        data["plans"] = {operation: list(plan) for operation, plan in self.plans.items()}
         return data
 
 
-_FLOAT = {"rate", "fault_rate", "drop_rate", "slow_rate", "slow_seconds", "token_delay", "token_fault_rate"}
+_FLOAT = {"rate", "fault_rate", "drop_rate", "slow_rate", "slow_seconds", "token_delay", "token_fault_rate", "item_fault_rate"}
 _INT = {"burst", "latency_ms", "token_ttl", "page_size_cap", "seed"}
 _STR = {"client_id", "client_secret", "refresh_token", "not_found_prefix"}
-_PROBABILITIES = ("fault_rate", "drop_rate", "slow_rate", "token_fault_rate")
+_PROBABILITIES = ("fault_rate", "drop_rate", "slow_rate", "token_fault_rate", "item_fault_rate")
 OPTION_NAMES = tuple(f.name for f in dataclasses.fields(EmulatorOptions))
 
 
@@ -98,6 +117,23 @@ def parse_statuses(value: Any) -> tuple[int, ...]:
     raise OptionError(f"option 'fault_statuses' must be a list of status codes, got {value!r}")
 
 
+def parse_plans(value: Any) -> dict[str, tuple[float, int]]:
+    """Plan overrides from a mapping of operation name to [rate, burst] (JSON) or (rate, burst)."""
+    if not isinstance(value, Mapping):
+        raise OptionError(f"option 'plans' must map operation names to [rate, burst], got {value!r}")
+    plans: dict[str, tuple[float, int]] = {}
+    for operation, plan in value.items():
+        if operation not in MODEL_PLANS:
+            raise OptionError(f"option 'plans' names {operation!r}; known: {', '.join(MODEL_PLANS)} (the catalog's is rate/burst)")
+        if not isinstance(plan, list | tuple) or len(plan) != 2:
+            raise OptionError(f"option 'plans' for {operation} must be [rate, burst], got {plan!r}")
+        rate, burst = _as_float("plans", plan[0]), _as_int("plans", plan[1])
+        if rate < 0 or burst < 0:
+            raise OptionError(f"option 'plans' for {operation} must have rate and burst >= 0")
+        plans[operation] = (rate, burst)
+    return plans
+
+
 def _coerce(name: str, value: Any) -> Any:
     if name in _FLOAT:
         return _as_float(name, value)
@@ -113,6 +149,8 @@ def _coerce(name: str, value: Any) -> Any:
         return None if value is None else _as_int(name, value)
     if name == "fault_statuses":
         return parse_statuses(value)
+    if name == "plans":
+        return parse_plans(value)
     raise OptionError(f"unknown option {name!r}")
 
 

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.options import EmulatorOptions, apply_changes
+from emulator.plans import CATALOG_OPERATIONS, GET_CATALOG_ITEM, LWA_TOKEN, OPERATIONS, PLANNED_OPERATIONS, SEARCH_CATALOG_ITEMS
 from emulator.ratelimit import TokenBucket
 from emulator.search import IdentifierCache
 
-GET_CATALOG_ITEM = "getCatalogItem"
-SEARCH_CATALOG_ITEMS = "searchCatalogItems"
-LWA_TOKEN = "lwaToken"
-CATALOG_OPERATIONS = (GET_CATALOG_ITEM, SEARCH_CATALOG_ITEMS)
-OPERATIONS = (*CATALOG_OPERATIONS, LWA_TOKEN)
+__all__ = ["CATALOG_OPERATIONS", "GET_CATALOG_ITEM", "LWA_TOKEN", "OPERATIONS", "SEARCH_CATALOG_ITEMS", "EmulatorState", "Faults"]
 
 # The detailed call list keeps the most recent entries only, so a long `make run` does not grow
 # without bound; `total` and `by_operation` count every call since the last reset.
@@ -46,7 +43,7 @@ class EmulatorState:
         self._clock = clock
         self._options = apply_changes(options, {})  # a private copy
         self._rng = random.Random(self._options.seed)
-        self._buckets = {op: TokenBucket(self._options.rate, self._options.burst, clock) for op in CATALOG_OPERATIONS}
+        self._buckets = {op: TokenBucket(*self._options.plan(op), clock) for op in PLANNED_OPERATIONS}
         self._tokens: dict[str, float] = {}  # access token -> expiry on self._clock
         self._calls: deque[dict[str, Any]] = deque(maxlen=MAX_CALLS_KEPT)
         self._total = 0
@@ -60,14 +57,14 @@ class EmulatorState:
             return self._options
 
     def configure(self, **changes: Any) -> EmulatorOptions:
-        """Apply option changes at once; a rate/burst change refills the buckets at the new size."""
+        """Apply option changes at once; an operation whose plan changes gets its bucket refilled at the new size."""
         with self._lock:
             old = self._options
             new = apply_changes(old, changes)
             self._options = new
-            if (new.rate, new.burst) != (old.rate, old.burst):
-                for bucket in self._buckets.values():
-                    bucket.reset(new.rate, new.burst)
+            for operation, bucket in self._buckets.items():
+                if new.plan(operation) != old.plan(operation):
+                    bucket.reset(*new.plan(operation))
             if new.seed != old.seed:
                 self._rng.seed(new.seed)
             return new
@@ -78,8 +75,8 @@ class EmulatorState:
             self._calls.clear()
             self._total = 0
             self._by_operation = {op: Counter() for op in OPERATIONS}
-            for bucket in self._buckets.values():
-                bucket.reset(self._options.rate, self._options.burst)
+            for operation, bucket in self._buckets.items():
+                bucket.reset(*self._options.plan(operation))
             self._rng.seed(self._options.seed)
 
     # ------------------------------------------------------------------ LWA tokens
@@ -125,6 +122,11 @@ class EmulatorState:
             status = self._rng.choice(options.fault_statuses) if fault else None
             slow = self._rng.random() < options.slow_rate
         return Faults(drop=drop, status=None if drop else status, slow=slow and not drop and status is None)
+
+    def draw_item_fault(self) -> bool:
+        """Whether one item of a batch answers a per-item server error inside the 200, from the seeded source."""
+        with self._lock:
+            return self._rng.random() < self._options.item_fault_rate
 
     def draw_token_fault(self) -> bool:
         """Whether this token request fails with 500, from the seeded source."""
