@@ -137,6 +137,30 @@ class _TokenClient(AccessTokenClient):
         return self._token_url + "|" + self._get_cache_key()
 
 
+class Lanes:
+    """At most a burst's worth of calls per operation in flight from this process; its other threads wait their turn here.
+
+    Slots are reserved first come, first served across every worker, so a process that sent all of
+    its threads to the limiter at once would reserve far ahead for itself, and callers whose slot lies
+    beyond REQUEST_TIMEOUT would be refused (THROTTLED) although the batch only has to wait. Holding
+    each worker to the plan's burst keeps the shared queue short and fair; a deep queue then slows
+    answers instead of failing them. Each operation has its own lane, so operations run side by side.
+    """
+
+    def __init__(self, limiter: CallLimiter) -> None:
+        self._limiter = limiter
+        self._lock = threading.Lock()
+        self._lanes: dict[str, threading.BoundedSemaphore] = {}
+
+    def lane(self, key: str) -> threading.BoundedSemaphore:
+        """The lane of limiter key `key` (region/operation), as wide as its plan's burst when first used."""
+        with self._lock:
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = self._lanes[key] = threading.BoundedSemaphore(max(1, self._limiter.plan(key).burst))
+            return lane
+
+
 @dataclass
 class CallCount:
     """SP-API requests that went on the wire for one lookup (retries and pages included)."""
@@ -152,9 +176,10 @@ class _GuardedTransport:
     connecting, can be too late for its slot (see "Late callers" in utils/rate_limit/limiter.py).
     """
 
-    def __init__(self, inner: HttpxTransport, limiter: CallLimiter, region: str, max_wait: float) -> None:
+    def __init__(self, inner: HttpxTransport, limiter: CallLimiter, lanes: Lanes, region: str, max_wait: float) -> None:
         self._inner = inner
         self._limiter = limiter
+        self._lanes = lanes
         self._region = region
         self._max_wait = max_wait
         self.count = CallCount()
@@ -173,13 +198,8 @@ class _GuardedTransport:
             self._admission = self._limiter.leaving(self._admission)
             self._sent_at = self._limiter.now()
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Wait for the limiter, send, and raise on an error status whose body the library would miss."""
-        headers = kwargs.get("headers") or {}
-        # The library derives Host by slicing "https://" off the endpoint; httpx sets it right.
-        kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "host"}
-        operation = _operation_of(url)
-        key = f"{self._region}/{operation}"
+    def _send(self, operation: str, key: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Admit the call through the limiter, send it, and let the limiter learn from the answer."""
         self._admission = self._limiter.admit(key, self._max_wait)
         self._sent_at = self._limiter.now()
         self.count.sent += 1
@@ -193,6 +213,17 @@ class _GuardedTransport:
         self._limiter.observe(
             key, status=response.status_code, rate_limit_header=response.headers.get("x-amzn-RateLimit-Limit"), sent_at=self._sent_at
         )
+        return response
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Wait for this process's lane and the limiter, send, and raise on an error status whose body the library would miss."""
+        headers = kwargs.get("headers") or {}
+        # The library derives Host by slicing "https://" off the endpoint; httpx sets it right.
+        kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "host"}
+        operation = _operation_of(url)
+        key = f"{self._region}/{operation}"
+        with self._lanes.lane(key):
+            response = self._send(operation, key, method, url, **kwargs)
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -240,6 +271,7 @@ class SpApiClient:
         self._sleep = sleep
         self.tokens = TokenStore()
         self.circuits = circuits
+        self._lanes = Lanes(limiter)
         self._token_client = functools.partial(_TokenClient, store=self.tokens, token_url=token_url, timeout=timeout)
         # A library Client keeps per-request state (method, transport): one per thread and marketplace.
         self._local = threading.local()
@@ -261,7 +293,7 @@ class SpApiClient:
             client.marketplace_id = marketplace.marketplace_id
             client.region = library_marketplace.region
             client.endpoint = self._endpoint or library_marketplace.endpoint
-            client._transport = _GuardedTransport(client._transport, self._limiter, marketplace.region, self._timeout)
+            client._transport = _GuardedTransport(client._transport, self._limiter, self._lanes, marketplace.region, self._timeout)
             clients[marketplace.code] = client
         return client
 

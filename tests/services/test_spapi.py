@@ -18,7 +18,7 @@ from emulator import EmulatorServer
 from emulator.catalog import build_item
 from emulator.identifiers import two_asin_upc
 from services.errors import ServiceError
-from services.spapi import INCLUDED_DATA, CallCount, failure_code, is_retryable, translate
+from services.spapi import INCLUDED_DATA, CallCount, Lanes, failure_code, is_retryable, translate
 from tests.conftest import emulator_settings
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls
@@ -242,3 +242,17 @@ def test_threads_in_every_marketplace_of_a_region_share_one_token_fetch(make_cli
     assert found == [synthetic_asins(2, start=2 * i) for i in range(len(marketplaces))]
     assert emulator.calls()["by_operation"]["lwaToken"] == {"200": 1}
     assert parts.client.tokens.fetches == 1
+
+
+def test_each_operation_has_a_lane_as_wide_as_its_burst():
+    """A process keeps at most a burst's worth of one operation's calls in flight; another operation has a lane of its own."""
+    from utils.rate_limit import CallLimiter, Plan
+
+    limiter = CallLimiter(window_calls=1000, window_seconds=60, default_plan=Plan(2.0, 2))
+    lanes = Lanes(limiter)
+    catalog = lanes.lane("NA/searchCatalogItems")
+    assert catalog is lanes.lane("NA/searchCatalogItems")
+    assert catalog.acquire(blocking=False) and catalog.acquire(blocking=False)
+    assert not catalog.acquire(blocking=False)  # a third call of the operation waits its turn in this process
+    other = lanes.lane("NA/getCatalogItem")
+    assert other.acquire(blocking=False)  # ... while another operation's goes on
