@@ -8,6 +8,7 @@ import pytest
 
 from emulator import catalog, defaults
 from emulator.client import EmulatorClient
+from emulator.plans import OPERATIONS
 
 US = defaults.MARKETPLACES["US"]
 DE = defaults.MARKETPLACES["DE"]
@@ -106,6 +107,7 @@ def test_call_log_records_catalog_calls(emu: EmulatorClient) -> None:
     log = emu.calls()
     assert log["total"] == 6  # with the LWA call that fetched the token
     assert log["by_operation"] == {
+        **{operation: {} for operation in OPERATIONS},  # every operation is counted, called or not
         "getCatalogItem": {"200": 1, "404": 1, "403": 1, "400": 1},
         "searchCatalogItems": {"200": 1},
         "lwaToken": {"200": 1},
@@ -117,7 +119,7 @@ def test_call_log_records_catalog_calls(emu: EmulatorClient) -> None:
     assert isinstance(first["time"], float) and log["calls"][0]["time"] <= first["time"]
     assert log["calls"][-1]["asins"] == ["B07N4M94X4", "NF00000002"]
     emu.reset()
-    assert emu.calls() == {"total": 0, "by_operation": {"getCatalogItem": {}, "searchCatalogItems": {}, "lwaToken": {}}, "calls": []}
+    assert emu.calls() == {"total": 0, "by_operation": {operation: {} for operation in OPERATIONS}, "calls": []}
     assert emu.get_catalog_item("B07N4M94X4").status_code == 200  # tokens survive a reset
 
 
