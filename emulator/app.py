@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from emulator import fees
+from emulator import fees, restrictions
 from emulator.calls import DROP_KEY, Call, answer_call, error_list
 from emulator.catalog import build_item, merge_items
 from emulator.options import EmulatorOptions, OptionError
@@ -66,6 +66,7 @@ def create_emulator_app(options: EmulatorOptions | None = None, *, clock: Callab
     _add_lwa_route(app, state)
     _add_catalog_routes(app, state)
     fees.register(app, state)
+    restrictions.register(app, state)
     _add_control_routes(app, state)
     _add_error_handlers(app)
     return app
