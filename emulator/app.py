@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from emulator import fees, restrictions
+from emulator import eligibility, fees, restrictions
 from emulator.calls import DROP_KEY, Call, answer_call, error_list
 from emulator.catalog import build_item, merge_items
 from emulator.options import EmulatorOptions, OptionError
@@ -67,6 +67,7 @@ def create_emulator_app(options: EmulatorOptions | None = None, *, clock: Callab
     _add_catalog_routes(app, state)
     fees.register(app, state)
     restrictions.register(app, state)
+    eligibility.register(app, state)
     _add_control_routes(app, state)
     _add_error_handlers(app)
     return app
