@@ -12,11 +12,11 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from emulator import eligibility, fees, pricing, restrictions
 from emulator.calls import DROP_KEY, Call, answer_call, error_list
 from emulator.catalog import build_item, merge_items
 from emulator.options import EmulatorOptions, OptionError
 from emulator.params import csv_param, parse_item_request, parse_search_request
-from emulator.pricing import register as register_pricing
 from emulator.search import search
 from emulator.state import GET_CATALOG_ITEM, LWA_TOKEN, SEARCH_CATALOG_ITEMS, EmulatorState
 
@@ -65,7 +65,10 @@ def create_emulator_app(options: EmulatorOptions | None = None, *, clock: Callab
     app.wsgi_app = _DropMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     _add_lwa_route(app, state)
     _add_catalog_routes(app, state)
-    register_pricing(app, state)
+    pricing.register(app, state)
+    fees.register(app, state)
+    restrictions.register(app, state)
+    eligibility.register(app, state)
     _add_control_routes(app, state)
     _add_error_handlers(app)
     return app

@@ -51,8 +51,9 @@ class Call:
     identifiers_type: str | None = None
 
 
-# Validates the request and answers it: (status, body); raises InvalidInput for a 400.
-Answer = Callable[[], tuple[int, dict[str, Any]]]
+# Validates the request and answers it: (status, body); raises InvalidInput for a 400. The body is
+# a JSON object, or an array where the model says so (getMyFeesEstimates answers a bare array).
+Answer = Callable[[], tuple[int, dict[str, Any] | list[Any]]]
 
 
 def answer_call(state: EmulatorState, call: Call, answer: Answer) -> Response:
@@ -61,7 +62,7 @@ def answer_call(state: EmulatorState, call: Call, answer: Answer) -> Response:
     request_id = str(uuid.uuid4())
     options = state.options
 
-    def finish(status: int | str, body: dict[str, Any] | None, delay: float = 0.0) -> Response:
+    def finish(status: int | str, body: dict[str, Any] | list[Any] | None, delay: float = 0.0) -> Response:
         # Logged before any delay so the log shows calls whose clients gave up waiting.
         state.record(
             arrived=arrived,

@@ -1,4 +1,4 @@
-"""Query-parameter parsing and validation for getCatalogItem and searchCatalogItems (per the 2022-04-01 model)."""
+"""Parameter validation (InvalidInput): the catalog operations' query parameters (2022-04-01 model), and shared helpers."""
 
 from __future__ import annotations
 
@@ -180,3 +180,29 @@ def parse_search_request(args: QueryArgs) -> SearchRequest:
         page_token=(args.get("pageToken") or "").strip() or None,
         seller_id=seller_id,
     )
+
+
+# --------------------------------------------------------------------------- helpers for the other operations
+
+
+def marketplace_ids_param(args: QueryArgs, max_items: int | None = None) -> tuple[str, ...]:
+    """The required `marketplaceIds` query parameter: known marketplaces, each once, at most `max_items`; raises InvalidInput."""
+    return _marketplaces(args, max_items)
+
+
+def asin_param(value: str | None, name: str) -> str:
+    """A required ASIN parameter `name`, normalised (trimmed, upper-case); raises InvalidInput naming `name`."""
+    if value is None or not value.strip():
+        raise InvalidInput(f"Missing required parameter '{name}'.")
+    if not is_valid_asin(value):
+        raise InvalidInput(f"Invalid value '{value}' for parameter '{name}': an ASIN is 10 letters or digits.")
+    return normalize_asin(value)
+
+
+def enum_param(value: str | None, name: str, allowed: tuple[str, ...]) -> str | None:
+    """An optional parameter `name` that must be one of `allowed` (exactly, case-sensitive); None when absent."""
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise InvalidInput(f"Invalid value '{value}' for parameter '{name}'; allowed values: {', '.join(allowed)}.")
+    return value

@@ -106,8 +106,9 @@ def test_call_log_records_catalog_calls(emu: EmulatorClient) -> None:
     emu.search_catalog_items(identifiers="B07N4M94X4,NF00000002", identifiersType="ASIN")
     log = emu.calls()
     assert log["total"] == 6  # with the LWA call that fetched the token
+    idle = {operation: {} for operation in OPERATIONS}  # every operation is counted, called or not
     assert log["by_operation"] == {
-        **{operation: {} for operation in OPERATIONS},  # every operation is counted, called or not
+        **idle,
         "getCatalogItem": {"200": 1, "404": 1, "403": 1, "400": 1},
         "searchCatalogItems": {"200": 1},
         "lwaToken": {"200": 1},
@@ -119,7 +120,7 @@ def test_call_log_records_catalog_calls(emu: EmulatorClient) -> None:
     assert isinstance(first["time"], float) and log["calls"][0]["time"] <= first["time"]
     assert log["calls"][-1]["asins"] == ["B07N4M94X4", "NF00000002"]
     emu.reset()
-    assert emu.calls() == {"total": 0, "by_operation": {operation: {} for operation in OPERATIONS}, "calls": []}
+    assert emu.calls() == {"total": 0, "by_operation": idle, "calls": []}
     assert emu.get_catalog_item("B07N4M94X4").status_code == 200  # tokens survive a reset
 
 
