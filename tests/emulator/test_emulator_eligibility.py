@@ -14,18 +14,17 @@ import pytest
 from emulator import EmulatorServer, catalog, defaults
 from emulator.client import EmulatorClient
 from emulator.identifiers import two_asin_upc
-from emulator.plans import GET_ITEM_ELIGIBILITY_PREVIEW, MODEL_PLANS
+from emulator.plans import GET_ITEM_ELIGIBILITY_PREVIEW
 from tests.helpers.fake_clock import FakeClock
+from tests.helpers.sp_api_library import FAST_PLANS, library_client
 from tests.helpers.sp_api_models import load_model, schema_errors
 
 sp_api = pytest.importorskip("sp_api.api")
-sp_api_auth = pytest.importorskip("sp_api.auth")
 sp_api_base = pytest.importorskip("sp_api.base")
 
 US = defaults.MARKETPLACES["US"]
 DE = defaults.MARKETPLACES["DE"]
 PATH = "/fba/inbound/v1/eligibility/itemPreview"
-FAST_PLANS = {operation: (1000.0, 1000) for operation in MODEL_PLANS}
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HAZMAT = {"FBA_INB_0008", "FBA_INB_0009", "FBA_INB_0014", "FBA_INB_0016", "FBA_INB_0097"}
 
@@ -206,14 +205,7 @@ def test_the_call_log(emu: EmulatorClient) -> None:
 def test_the_library_gets_an_eligibility_preview(make_server: Callable[..., EmulatorServer]) -> None:
     refresh_token = f"Atzr|sp-api-eligibility-{uuid.uuid4()}"
     server = make_server(plans=FAST_PLANS, refresh_token=refresh_token)
-    host = server.url.removeprefix("http://")
-    token_client = type("EmulatorTokenClient", (sp_api_auth.AccessTokenClient,), {"scheme": "http://", "host": host})
-    client = sp_api.FbaInboundEligibility(
-        sp_api_base.Marketplaces.US,
-        credentials={"lwa_app_id": defaults.CLIENT_ID, "lwa_client_secret": defaults.CLIENT_SECRET, "refresh_token": refresh_token},
-        auth_token_client_class=token_client,
-    )
-    client.endpoint = server.url
+    client = library_client(sp_api.FbaInboundEligibility, server, refresh_token)
     eligible = client.get_item_eligibility_preview(asin="B000000001", program="INBOUND", marketplaceIds=[US])
     assert eligible.payload == {"asin": "B000000001", "marketplaceId": US, "program": "INBOUND", "isEligibleForProgram": True}
     # Without marketplaceIds the library sends its own marketplace.

@@ -13,12 +13,12 @@ import pytest
 
 from emulator import EmulatorServer, catalog, defaults, fees
 from emulator.client import EmulatorClient
-from emulator.plans import GET_MY_FEES_ESTIMATE_FOR_ASIN, GET_MY_FEES_ESTIMATES, MODEL_PLANS
+from emulator.plans import GET_MY_FEES_ESTIMATE_FOR_ASIN, GET_MY_FEES_ESTIMATES
 from tests.helpers.fake_clock import FakeClock
+from tests.helpers.sp_api_library import FAST_PLANS, library_client
 from tests.helpers.sp_api_models import load_model, schema_errors
 
 sp_api = pytest.importorskip("sp_api.api")
-sp_api_auth = pytest.importorskip("sp_api.auth")
 sp_api_base = pytest.importorskip("sp_api.base")
 
 US = defaults.MARKETPLACES["US"]
@@ -26,7 +26,6 @@ JP = defaults.MARKETPLACES["JP"]
 DE = defaults.MARKETPLACES["DE"]
 BATCH_PATH = "/products/fees/v0/feesEstimate"
 # Every planned operation fast enough never to throttle a test that is not about the plan.
-FAST_PLANS = {operation: (1000.0, 1000) for operation in MODEL_PLANS}
 
 
 @pytest.fixture(scope="module")
@@ -492,14 +491,7 @@ def test_the_call_log_records_operations_asins_and_marketplaces(emu: EmulatorCli
 
 def _library_client(server: EmulatorServer, refresh_token: str) -> Any:
     """The library's ProductFees client for the emulator, built as services/spapi.py builds its CatalogItems client."""
-    host = server.url.removeprefix("http://")
-    token_client = type("EmulatorTokenClient", (sp_api_auth.AccessTokenClient,), {"scheme": "http://", "host": host})
-    client = sp_api.ProductFees(
-        sp_api_base.Marketplaces.US,
-        credentials={"lwa_app_id": defaults.CLIENT_ID, "lwa_client_secret": defaults.CLIENT_SECRET, "refresh_token": refresh_token},
-        auth_token_client_class=token_client,
-    )
-    client.endpoint = server.url
+    client = library_client(sp_api.ProductFees, server, refresh_token)
     return client
 
 

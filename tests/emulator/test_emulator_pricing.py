@@ -24,6 +24,7 @@ from emulator import EmulatorServer, catalog, defaults, offers
 from emulator.client import EmulatorClient
 from emulator.plans import GET_COMPETITIVE_PRICING, GET_ITEM_OFFERS, GET_ITEM_OFFERS_BATCH
 from tests.helpers.fake_clock import FakeClock
+from tests.helpers.sp_api_library import library_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Amazon's model, vendored (see tests/fixtures/README.md); the copy in ../shared/reference wins when present.
@@ -715,22 +716,11 @@ def test_batch_sandbox_example(emu: EmulatorClient, pricing_model: dict[str, Any
 def test_python_amazon_sp_api_calls_each_operation(make_server: Callable[..., EmulatorServer]) -> None:
     """The library's own Products (v0) client against the emulator: its parameter names and body shapes work."""
     sp_api = pytest.importorskip("sp_api.api")
-    sp_api_auth = pytest.importorskip("sp_api.auth")
-    sp_api_base = pytest.importorskip("sp_api.base")
     definitions = pytest.importorskip("sp_api.api.products.products_definitions")
     # A refresh token of its own: the library caches access tokens per refresh token, process-wide.
     refresh_token = f"Atzr|sp-api-pricing-{uuid.uuid4()}"
     server = make_server(plans=FAST, refresh_token=refresh_token)
-    host = server.url.removeprefix("http://")
-    # The library posts to scheme + host + /auth/o2/token; point it at the emulator.
-    token_client = type("EmulatorTokenClient", (sp_api_auth.AccessTokenClient,), {"scheme": "http://", "host": host})
-    client = sp_api.Products(
-        sp_api_base.Marketplaces.US,
-        version=sp_api.ProductsVersion.V0,
-        credentials={"lwa_app_id": defaults.CLIENT_ID, "lwa_client_secret": defaults.CLIENT_SECRET, "refresh_token": refresh_token},
-        auth_token_client_class=token_client,
-    )
-    client.endpoint = server.url
+    client = library_client(sp_api.Products, server, refresh_token, version=sp_api.ProductsVersion.V0)
 
     pricing = client.get_competitive_pricing_for_asins(["B0LIB00001", "NF00000001"])
     assert [(e["ASIN"], e["status"]) for e in pricing.payload] == [("B0LIB00001", "Success"), ("NF00000001", "ClientError")]

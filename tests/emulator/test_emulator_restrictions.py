@@ -13,19 +13,18 @@ import pytest
 
 from emulator import EmulatorServer, catalog, defaults
 from emulator.client import EmulatorClient
-from emulator.plans import GET_LISTINGS_RESTRICTIONS, MODEL_PLANS
+from emulator.plans import GET_LISTINGS_RESTRICTIONS
 from tests.helpers.fake_clock import FakeClock
+from tests.helpers.sp_api_library import FAST_PLANS, library_client
 from tests.helpers.sp_api_models import load_model, schema_errors
 
 sp_api = pytest.importorskip("sp_api.api")
-sp_api_auth = pytest.importorskip("sp_api.auth")
 sp_api_base = pytest.importorskip("sp_api.base")
 
 US = defaults.MARKETPLACES["US"]
 GB = defaults.MARKETPLACES["GB"]
 JP = defaults.MARKETPLACES["JP"]
 PATH = "/listings/2021-08-01/restrictions"
-FAST_PLANS = {operation: (1000.0, 1000) for operation in MODEL_PLANS}
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 GATED_BRANDS = {"Brightblock", "Deskwise", "Paperloft", "Summit Trail"}  # emulator/README.md
 ALLOWED_ASIN = "B000000001"  # Bluewater dumbbells: an allowed brand, eligible
@@ -233,14 +232,7 @@ def test_the_call_log(emu: EmulatorClient) -> None:
 def test_the_library_gets_listings_restrictions(make_server: Callable[..., EmulatorServer]) -> None:
     refresh_token = f"Atzr|sp-api-restrictions-{uuid.uuid4()}"
     server = make_server(plans=FAST_PLANS, refresh_token=refresh_token)
-    host = server.url.removeprefix("http://")
-    token_client = type("EmulatorTokenClient", (sp_api_auth.AccessTokenClient,), {"scheme": "http://", "host": host})
-    client = sp_api.ListingsRestrictions(
-        sp_api_base.Marketplaces.US,
-        credentials={"lwa_app_id": defaults.CLIENT_ID, "lwa_client_secret": defaults.CLIENT_SECRET, "refresh_token": refresh_token},
-        auth_token_client_class=token_client,
-    )
-    client.endpoint = server.url
+    client = library_client(sp_api.ListingsRestrictions, server, refresh_token)
     gated = client.get_listings_restrictions(asin=GATED_ASIN, sellerId=defaults.SELLER_ID, marketplaceIds=[US], conditionType="new_new")
     assert gated.payload["restrictions"][0]["reasons"][0]["reasonCode"] == "APPROVAL_REQUIRED"
     # Without marketplaceIds the library sends its own marketplace (and a few spellings of it).

@@ -8,24 +8,15 @@ from collections.abc import Callable
 import pytest
 
 from emulator import EmulatorServer, catalog, defaults
+from tests.helpers.sp_api_library import library_client
 
 sp_api_catalog = pytest.importorskip("sp_api.api.catalog_items.catalog_items")
-sp_api_auth = pytest.importorskip("sp_api.auth")
 sp_api_base = pytest.importorskip("sp_api.base")
 sp_api_exceptions = pytest.importorskip("sp_api.base.exceptions")
 
 
 def _client(server: EmulatorServer, refresh_token: str) -> object:
-    host = server.url.removeprefix("http://")
-    # The library posts to scheme + host + /auth/o2/token; point it at the emulator.
-    token_client = type("EmulatorTokenClient", (sp_api_auth.AccessTokenClient,), {"scheme": "http://", "host": host})
-    client = sp_api_catalog.CatalogItems(
-        sp_api_base.Marketplaces.US,
-        version=sp_api_catalog.CatalogItemsVersion.V_2022_04_01,
-        credentials={"lwa_app_id": defaults.CLIENT_ID, "lwa_client_secret": defaults.CLIENT_SECRET, "refresh_token": refresh_token},
-        auth_token_client_class=token_client,
-    )
-    client.endpoint = server.url
+    client = library_client(sp_api_catalog.CatalogItems, server, refresh_token, version=sp_api_catalog.CatalogItemsVersion.V_2022_04_01)
     return client
 
 
