@@ -20,14 +20,13 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 from emulator.defaults import MARKETPLACES, NOT_FOUND_PREFIX
+from emulator.examples import load_fixture
 from emulator.identifiers import bundle_base, is_isbn10, isbn13_for_isbn10, jan_for_asin, upc_for_asin
 from emulator.products import CATEGORIES, MARKETPLACE_INFO, Category, Node, Product
 
@@ -50,7 +49,6 @@ SANDBOX_ASIN = "B07N4M94X4"
 SANDBOX_MARKETPLACE_ID = MARKETPLACES["US"]
 MARKETPLACE_IDS = frozenset(MARKETPLACES.values())
 
-_SANDBOX_PATH = Path(__file__).resolve().parent / "fixtures" / "sandbox_item.json"
 _ASIN = re.compile(r"[A-Z0-9]{10}")
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _IMAGE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-"
@@ -128,14 +126,9 @@ def _datasets(included_data: Iterable[str] | None) -> frozenset[str]:
     return wanted
 
 
-@functools.lru_cache(maxsize=1)
-def _sandbox_text() -> str:
-    return _SANDBOX_PATH.read_text(encoding="utf-8")
-
-
 def sandbox_item() -> dict[str, Any]:
     """A fresh copy of the model's getCatalogItem 200 example (B07N4M94X4, US, every dataset)."""
-    return json.loads(_sandbox_text())
+    return load_fixture("sandbox_item.json")
 
 
 # --------------------------------------------------------------------------- identifiers

@@ -14,9 +14,6 @@ The model's sandbox ASINs (TEST_CASE_200, TEST_CASE_400, ...) answer the model's
 
 from __future__ import annotations
 
-import functools
-import json
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
@@ -25,13 +22,12 @@ from emulator import catalog
 from emulator.calls import Call, answer_call
 from emulator.catalog import Listing
 from emulator.defaults import MARKETPLACES
+from emulator.examples import load_fixture
 from emulator.identifiers import bundle_asin, bundle_base
 from emulator.options import EmulatorOptions
 from emulator.params import InvalidInput, asin_param, csv_param, enum_param, marketplace_ids_param
 from emulator.plans import GET_ITEM_ELIGIBILITY_PREVIEW
 from emulator.state import EmulatorState
-
-_SANDBOX_PATH = Path(__file__).resolve().parent / "fixtures" / "sandbox_eligibility.json"
 
 INBOUND, COMMINGLING = "INBOUND", "COMMINGLING"
 PROGRAMS = (INBOUND, COMMINGLING)
@@ -102,14 +98,9 @@ def preview(options: EmulatorOptions, asin: str, program: str, marketplace_id: s
     return payload
 
 
-@functools.lru_cache(maxsize=1)
-def _sandbox_text() -> str:
-    return _SANDBOX_PATH.read_text(encoding="utf-8")
-
-
 def sandbox_examples() -> dict[str, Any]:
     """The model's static sandbox examples: {asin: {"status", "body"}} (TEST_CASE_200, TEST_CASE_400, ...)."""
-    return json.loads(_sandbox_text())
+    return load_fixture("sandbox_eligibility.json")
 
 
 def _answer(options: EmulatorOptions) -> tuple[int, dict[str, Any]]:

@@ -16,7 +16,6 @@ marketplace's, a SellerSKU) is a `ClientError` result inside the 200, as SP-API 
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
 import math
@@ -24,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from flask import Flask, Response, request
@@ -33,13 +31,12 @@ from emulator import catalog
 from emulator.calls import Call, answer_call
 from emulator.catalog import MARKETPLACE_IDS, Listing
 from emulator.defaults import SELLER_ID
+from emulator.examples import load_fixture
 from emulator.options import EmulatorOptions
 from emulator.params import InvalidInput, asin_param
 from emulator.plans import GET_MY_FEES_ESTIMATE_FOR_ASIN, GET_MY_FEES_ESTIMATES
 from emulator.products import MARKETPLACE_INFO
 from emulator.state import EmulatorState
-
-_SANDBOX_PATH = Path(__file__).resolve().parent / "fixtures" / "sandbox_fees.json"
 
 # =========================================================================== the rate card (USD)
 # Modelled on Amazon's 2024 US fee schedule for professional sellers, simplified (see emulator/README.md).
@@ -409,14 +406,9 @@ def estimate_result(options: EmulatorOptions, req: EstimateRequest) -> dict[str,
     }
 
 
-@functools.lru_cache(maxsize=1)
-def _sandbox_text() -> str:
-    return _SANDBOX_PATH.read_text(encoding="utf-8")
-
-
 def sandbox_examples() -> dict[str, Any]:
     """The models' static sandbox examples for both operations: {operation: {"request", "response"(, "asin")}}."""
-    return json.loads(_sandbox_text())
+    return load_fixture("sandbox_fees.json")
 
 
 class _Body(NamedTuple):

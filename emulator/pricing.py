@@ -23,7 +23,6 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
@@ -31,6 +30,7 @@ from flask import Flask, Response, request
 from emulator.calls import FAULTS, Call, answer_call, error_list
 from emulator.catalog import MARKETPLACE_IDS, is_valid_asin, normalize_asin
 from emulator.defaults import MARKETPLACES
+from emulator.examples import load_fixture
 from emulator.offers import CONDITIONS, CUSTOMER_TYPES, competitive_price, offer_book, offers_result
 from emulator.options import EmulatorOptions
 from emulator.params import InvalidInput, QueryArgs, csv_param
@@ -46,7 +46,6 @@ SANDBOX_MARKETPLACE_ID = MARKETPLACES["US"]
 DUPLICATE_REQUESTS = "Duplicate requests submitted.  Cannot run batch request."
 OFFERS_URI = re.compile(r"/products/pricing/v0/items/([^/?#]*)/offers")
 
-_SANDBOX_PATH = Path(__file__).resolve().parent / "fixtures" / "pricing_sandbox.json"
 _REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}
 
 
@@ -119,7 +118,7 @@ def _invalid_asin(asin: str, marketplace_id: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _sandbox() -> dict[str, list[dict[str, Any]]]:
-    return json.loads(_SANDBOX_PATH.read_text(encoding="utf-8"))
+    return load_fixture("pricing_sandbox.json")
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,11 +16,8 @@ B0000ASIN1 (the model's example ASIN) in the US answers the model's sandbox exam
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
@@ -28,13 +25,12 @@ from flask import Flask, Response, request
 from emulator import catalog
 from emulator.calls import Call, answer_call
 from emulator.catalog import Listing
+from emulator.examples import load_fixture
 from emulator.options import EmulatorOptions
 from emulator.params import InvalidInput, asin_param, csv_param, enum_param, marketplace_ids_param
 from emulator.plans import GET_LISTINGS_RESTRICTIONS
 from emulator.products import MARKETPLACE_INFO
 from emulator.state import EmulatorState
-
-_SANDBOX_PATH = Path(__file__).resolve().parent / "fixtures" / "sandbox_restrictions.json"
 
 # The conditionType enum of the model, in its order.
 CONDITION_TYPES: tuple[str, ...] = (
@@ -123,14 +119,9 @@ def restrictions_for(options: EmulatorOptions, asin: str, marketplace_id: str, c
     return [restriction]
 
 
-@functools.lru_cache(maxsize=1)
-def _sandbox_text() -> str:
-    return _SANDBOX_PATH.read_text(encoding="utf-8")
-
-
 def sandbox_example() -> dict[str, Any]:
     """The model's sandbox example: {"asin", "marketplaceId", "response"}."""
-    return json.loads(_sandbox_text())
+    return load_fixture("sandbox_restrictions.json")
 
 
 def _answer(options: EmulatorOptions) -> tuple[int, dict[str, Any]]:

@@ -17,6 +17,7 @@ if str(REPO_ROOT) not in sys.path:  # so `import emulator` works however pytest 
 
 from emulator import EmulatorOptions, EmulatorServer  # noqa: E402
 from emulator.client import EmulatorClient  # noqa: E402
+from tests.helpers.sp_api_library import FAST_PLANS  # noqa: E402
 
 # Amazon's model, vendored (see tests/fixtures/README.md); the copy in ../shared/reference wins when present.
 SHARED_MODEL = REPO_ROOT.parent / "shared/reference/catalogItems_2022-04-01.json"
@@ -61,5 +62,5 @@ def make_client(make_server: Callable[..., EmulatorServer]) -> Iterator[Callable
 
 @pytest.fixture
 def emu(make_client: Callable[..., EmulatorClient]) -> EmulatorClient:
-    """A client for an emulator whose usage plan is generous enough never to throttle a test."""
-    return make_client(rate=1000.0, burst=1000)
+    """A client for an emulator whose usage plans (every operation's) are generous enough never to throttle a test."""
+    return make_client(rate=1000.0, burst=1000, plans=FAST_PLANS)

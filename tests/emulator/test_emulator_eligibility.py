@@ -35,12 +35,6 @@ def model() -> dict[str, Any]:
     return load_model("fbaInbound.json")
 
 
-@pytest.fixture
-def emu(make_client: Callable[..., EmulatorClient]) -> EmulatorClient:
-    """A client for an emulator whose usage plans never throttle."""
-    return make_client(rate=1000.0, burst=1000, plans=FAST_PLANS)
-
-
 def get_preview(emu: EmulatorClient, asin: str | None, program: str | None = "INBOUND", **params: Any) -> httpx.Response:
     """getItemEligibilityPreview, in the US marketplace unless told otherwise (None drops a parameter)."""
     query = {"asin": asin, "program": program, "marketplaceIds": US, **params}

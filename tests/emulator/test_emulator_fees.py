@@ -34,12 +34,6 @@ def model() -> dict[str, Any]:
     return load_model("productFeesV0.json")
 
 
-@pytest.fixture
-def emu(make_client: Callable[..., EmulatorClient]) -> EmulatorClient:
-    """A client for an emulator whose usage plans never throttle."""
-    return make_client(rate=1000.0, burst=1000, plans=FAST_PLANS)
-
-
 def estimate_request(
     price: float,
     *,

@@ -49,12 +49,6 @@ def pricing_model() -> dict[str, Any]:
     return json.loads(MODEL_PATH.read_text(encoding="utf-8"))
 
 
-@pytest.fixture
-def emu(make_client: Callable[..., EmulatorClient]) -> EmulatorClient:
-    """A client for an emulator whose pricing plans never throttle a test."""
-    return make_client(rate=1000.0, burst=1000, plans=FAST)
-
-
 def _sample_asins(count: int, seed: int = 20240501) -> list[str]:
     rng = random.Random(seed)
     return ["B0" + "".join(rng.choice(ALNUM) for _ in range(8)) for _ in range(count)]

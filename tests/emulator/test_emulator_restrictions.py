@@ -37,12 +37,6 @@ def model() -> dict[str, Any]:
     return load_model("listingsRestrictions_2021-08-01.json")
 
 
-@pytest.fixture
-def emu(make_client: Callable[..., EmulatorClient]) -> EmulatorClient:
-    """A client for an emulator whose usage plans never throttle."""
-    return make_client(rate=1000.0, burst=1000, plans=FAST_PLANS)
-
-
 def get_restrictions(emu: EmulatorClient, asin: str | None, **params: Any) -> httpx.Response:
     """getListingsRestrictions with the emulator's seller and the US marketplace unless told otherwise (None drops one)."""
     query = {"asin": asin, "sellerId": defaults.SELLER_ID, "marketplaceIds": US, **params}
