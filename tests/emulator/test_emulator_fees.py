@@ -25,7 +25,6 @@ US = defaults.MARKETPLACES["US"]
 JP = defaults.MARKETPLACES["JP"]
 DE = defaults.MARKETPLACES["DE"]
 BATCH_PATH = "/products/fees/v0/feesEstimate"
-# Every planned operation fast enough never to throttle a test that is not about the plan.
 
 
 @pytest.fixture(scope="module")
