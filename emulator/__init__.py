@@ -1,4 +1,7 @@
-"""Offline emulator of Amazon's SP-API (LWA token endpoint + Catalog Items 2022-04-01) for tests and `make run`."""
+"""Offline emulator of Amazon's SP-API for tests and `make run`.
+
+LWA, Catalog Items, Product Pricing, Product Fees, Listings Restrictions and FBA Inbound Eligibility.
+"""
 
 from emulator.app import create_emulator_app
 from emulator.options import EmulatorOptions

@@ -26,7 +26,9 @@ def _statuses(value: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface; defaults are EmulatorOptions' defaults."""
     d = EmulatorOptions()
-    p = argparse.ArgumentParser(prog="python -m emulator", description="Local SP-API (LWA + Catalog Items 2022-04-01) emulator.")
+    p = argparse.ArgumentParser(
+        prog="python -m emulator", description="Local SP-API emulator (LWA, Catalog Items, Pricing, Fees, Restrictions, Eligibility)."
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on, 0 for any free one (default {DEFAULT_PORT})")
     p.add_argument("--rate", type=float, default=d.rate, help="usage plan: requests/s per operation (default 2)")

@@ -1,4 +1,4 @@
-"""The emulator's Flask app: LWA token endpoint, Catalog Items 2022-04-01 operations and /_emulator/ controls."""
+"""The emulator's Flask app: LWA, Catalog Items 2022-04-01, the pricing, fees, restrictions and eligibility families, /_emulator/."""
 
 from __future__ import annotations
 
