@@ -27,7 +27,7 @@ from services.cache import build_cache
 from services.circuit import RegionCircuits
 from services.health import UpstreamHealth
 from services.jobs import RedisJobService, build_jobs
-from services.spapi import SpApiClient, is_outage
+from services.spapi import OPERATION_PLANS, SpApiClient, is_outage
 from services.status import ServiceStatus
 from utils.api_keys import ApiKeys, read_digests
 from utils.logs import RequestIdFilter, formatter
@@ -78,6 +78,7 @@ def build_limiter(settings: Settings) -> CallLimiter:
         window_calls=settings.rate_limit_calls,
         window_seconds=settings.rate_limit_window,
         default_plan=Plan(settings.sp_api_rate, settings.sp_api_burst),
+        operation_plans=OPERATION_PLANS,
         margin=settings.sp_api_rate_margin,
         recovery_seconds=settings.sp_api_pace_recovery,
         store=store,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import ssl
 import threading
 import time
@@ -22,8 +23,9 @@ from urllib.parse import urlsplit
 import certifi
 import httpx
 import pybreaker
-from sp_api.api import CatalogItems
+from sp_api.api import CatalogItems, FbaInboundEligibility, ListingsRestrictions, ProductFees, Products
 from sp_api.api.catalog_items.catalog_items import CatalogItemsVersion
+from sp_api.api.products.products import ProductsVersion
 from sp_api.auth import AccessTokenClient, AccessTokenResponse
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import Marketplaces
@@ -45,7 +47,7 @@ from services.errors import ServiceError
 from services.health import UpstreamHealth
 from utils import metrics
 from utils.marketplaces import Marketplace
-from utils.rate_limit import CallLimiter, RateLimited
+from utils.rate_limit import CallLimiter, Plan, RateLimited
 from utils.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,46 @@ INCLUDED_DATA = ["summaries", "salesRanks", "identifiers", "images", "dimensions
 SEARCH_MAX_IDENTIFIERS = 20
 
 
-def _operation_of(url: str) -> str:
+# Each operation's documented usage plan (the models in shared/reference/), beside Catalog Items' own,
+# which SP_API_RATE/SP_API_BURST configure. SP-API's x-amzn-RateLimit-Limit refines the rate as it answers.
+OPERATION_PLANS = {
+    "getCompetitivePricing": Plan(0.5, 1),
+    "getItemOffers": Plan(0.5, 1),
+    "getItemOffersBatch": Plan(0.1, 1),  # lowered from 0.5 in July 2023
+    "getMyFeesEstimates": Plan(0.5, 1),
+    "getMyFeesEstimateForASIN": Plan(1.0, 2),
+    "getListingsRestrictions": Plan(5.0, 10),
+    "getItemEligibilityPreview": Plan(1.0, 1),
+}
+# (method, path pattern) -> operation: the limiter's bucket, the metrics' label and the log's name of a request.
+_OPERATIONS = (
+    ("GET", re.compile(r"/catalog/2022-04-01/items"), "searchCatalogItems"),
+    ("GET", re.compile(r"/catalog/2022-04-01/items/[^/]*"), "getCatalogItem"),
+    ("GET", re.compile(r"/products/pricing/v0/competitivePrice"), "getCompetitivePricing"),
+    ("GET", re.compile(r"/products/pricing/v0/items/[^/]+/offers"), "getItemOffers"),
+    ("POST", re.compile(r"/batches/products/pricing/v0/itemOffers"), "getItemOffersBatch"),
+    ("POST", re.compile(r"/products/fees/v0/items/[^/]+/feesEstimate"), "getMyFeesEstimateForASIN"),
+    ("POST", re.compile(r"/products/fees/v0/feesEstimate"), "getMyFeesEstimates"),
+    ("GET", re.compile(r"/listings/2021-08-01/restrictions"), "getListingsRestrictions"),
+    ("GET", re.compile(r"/fba/inbound/v1/eligibility/itemPreview"), "getItemEligibilityPreview"),
+)
+# The library's client class (and its version) of each SP-API family the service calls.
+FAMILIES: dict[str, tuple[type, dict[str, Any]]] = {
+    "catalog": (CatalogItems, {"version": CATALOG_VERSION}),
+    "pricing": (Products, {"version": ProductsVersion.V0}),  # Products() alone is v0 today; say so
+    "fees": (ProductFees, {}),
+    "restrictions": (ListingsRestrictions, {}),
+    "eligibility": (FbaInboundEligibility, {}),
+}
+
+
+def operation_of(method: str, url: str) -> str:
+    """The SP-API operation a request of the library calls (the path's last resort: "unknown")."""
     path = urlsplit(url).path.rstrip("/")
-    return "searchCatalogItems" if path.endswith("/catalog/2022-04-01/items") else "getCatalogItem"
+    for verb, pattern, operation in _OPERATIONS:
+        if verb == method.upper() and pattern.fullmatch(path):
+            return operation
+    return "unknown"
 
 
 class TokenStore:
@@ -220,7 +259,7 @@ class _GuardedTransport:
         headers = kwargs.get("headers") or {}
         # The library derives Host by slicing "https://" off the endpoint; httpx sets it right.
         kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "host"}
-        operation = _operation_of(url)
+        operation = operation_of(method, url)
         key = f"{self._region}/{operation}"
         with self._lanes.lane(key):
             response = self._send(operation, key, method, url, **kwargs)
@@ -276,14 +315,15 @@ class SpApiClient:
         # A library Client keeps per-request state (method, transport): one per thread and marketplace.
         self._local = threading.local()
 
-    def _client(self, marketplace: Marketplace) -> Any:
-        clients: dict[str, Any] = self._local.__dict__.setdefault("clients", {})
-        client = clients.get(marketplace.code)
+    def _client(self, marketplace: Marketplace, family: str = "catalog") -> Any:
+        clients: dict[tuple[str, str], Any] = self._local.__dict__.setdefault("clients", {})
+        client = clients.get((family, marketplace.code))
         if client is None:
             library_marketplace = Marketplaces[marketplace.code]
-            client = CatalogItems(
+            client_class, versioned = FAMILIES[family]
+            client = client_class(
                 library_marketplace,
-                version=CATALOG_VERSION,
+                **versioned,
                 credentials=self._credentials,
                 timeout=self._timeout,
                 verify=_tls_context(),
@@ -294,7 +334,7 @@ class SpApiClient:
             client.region = library_marketplace.region
             client.endpoint = self._endpoint or library_marketplace.endpoint
             client._transport = _GuardedTransport(client._transport, self._limiter, self._lanes, marketplace.region, self._timeout)
-            clients[marketplace.code] = client
+            clients[(family, marketplace.code)] = client
         return client
 
     def warm_up(self, marketplace: Marketplace) -> None:
@@ -307,7 +347,7 @@ class SpApiClient:
         def call(client: Any) -> dict[str, Any]:
             return client.get_catalog_item(asin, marketplaceIds=[marketplace.marketplace_id], includedData=INCLUDED_DATA).payload
 
-        return self._call(marketplace, "getCatalogItem", 1, call, count)
+        return self.call(marketplace, "getCatalogItem", 1, call, count)
 
     def search_catalog_items(self, marketplace: Marketplace, asins: list[str], count: CallCount | None = None) -> list[dict[str, Any]]:
         """searchCatalogItems by ASIN (at most 20), following nextToken; the items found."""
@@ -337,15 +377,30 @@ class SpApiClient:
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
-            response = self._call(marketplace, "searchCatalogItems", len(identifiers), functools.partial(page, token=token), count)
+            response = self.call(marketplace, "searchCatalogItems", len(identifiers), functools.partial(page, token=token), count)
             items.extend((response.payload or {}).get("items") or [])
             token = response.next_token
             if not token or token in seen_tokens:
                 return items
             seen_tokens.add(token)
 
-    def _call(self, marketplace: Marketplace, operation: str, asin_count: int, fn: Callable[[Any], Any], count: CallCount | None) -> Any:
-        client = self._client(marketplace)
+    def call(
+        self,
+        marketplace: Marketplace,
+        operation: str,
+        asin_count: int,
+        fn: Callable[[Any], Any],
+        count: CallCount | None = None,
+        *,
+        family: str = "catalog",
+    ) -> Any:
+        """`fn(client)` with this thread's library client of `family` (FAMILIES) for `marketplace`, guarded as every call is.
+
+        The limiter admits each request at the wire, on its operation's bucket; transient failures are
+        retried; a refused access token is fetched again once; the region's circuit counts outages; and
+        whatever still fails is raised as a ServiceError. Every SP-API family's calls go through here.
+        """
+        client = self._client(marketplace, family)
         transport: _GuardedTransport = client._transport
         transport.count = count if count is not None else CallCount()
         reauthenticated = False

@@ -18,12 +18,13 @@ from emulator import EmulatorServer
 from emulator.catalog import build_item
 from emulator.identifiers import two_asin_upc
 from services.errors import ServiceError
-from services.spapi import INCLUDED_DATA, CallCount, Lanes, failure_code, is_retryable, translate
+from services.spapi import FAMILIES, INCLUDED_DATA, CallCount, Lanes, failure_code, is_retryable, operation_of, translate
 from tests.conftest import emulator_settings
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls
 from tests.helpers.spapi import SpApiParts, spapi_parts
 from utils.marketplaces import MARKETPLACES
+from utils.rate_limit import Plan
 
 US = MARKETPLACES["US"]
 SANDBOX_UPC = "887276302195"
@@ -256,3 +257,39 @@ def test_each_operation_has_a_lane_as_wide_as_its_burst():
     assert not catalog.acquire(blocking=False)  # a third call of the operation waits its turn in this process
     other = lanes.lane("NA/getCatalogItem")
     assert other.acquire(blocking=False)  # ... while another operation's goes on
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation"),
+    [
+        ("GET", "/catalog/2022-04-01/items", "searchCatalogItems"),
+        ("GET", "/catalog/2022-04-01/items/B07N4M94X4", "getCatalogItem"),
+        ("GET", "/products/pricing/v0/competitivePrice", "getCompetitivePricing"),
+        ("GET", "/products/pricing/v0/items/B07N4M94X4/offers", "getItemOffers"),
+        ("POST", "/batches/products/pricing/v0/itemOffers", "getItemOffersBatch"),
+        ("POST", "/products/fees/v0/items/B07N4M94X4/feesEstimate", "getMyFeesEstimateForASIN"),
+        ("POST", "/products/fees/v0/feesEstimate", "getMyFeesEstimates"),
+        ("GET", "/listings/2021-08-01/restrictions", "getListingsRestrictions"),
+        ("GET", "/fba/inbound/v1/eligibility/itemPreview", "getItemEligibilityPreview"),
+        ("POST", "/catalog/2022-04-01/items", "unknown"),
+    ],
+)
+def test_each_request_is_paced_on_its_own_operations_bucket(method, path, operation):
+    assert operation_of(method, f"https://sellingpartnerapi-na.amazon.com{path}?MarketplaceId=ATVPDKIKX0DER") == operation
+
+
+def test_every_family_calls_through_the_guarded_transport_on_its_own_plan(make_client, emulator):
+    """A Product Pricing call made with the family's library client: paced on its model's plan, counted, on the wire once."""
+    emulator.configure(plans={"getItemOffers": [50.0, 5]})
+    parts, count = make_client(), CallCount()
+    response = parts.client.call(
+        US, "getItemOffers", 1, lambda client: client.get_item_offers("B0TEST0001", "New"), count, family="pricing"
+    )
+    assert response.payload["ASIN"] == "B0TEST0001" and count.sent == 1
+    assert [c["asins"] for c in operation_calls(emulator, "getItemOffers")] == [["B0TEST0001"]]
+    # Before SP-API says otherwise, an operation starts from its documented plan, not SP_API_RATE's.
+    assert parts.limiter.default_plan("NA/getItemOffersBatch") == Plan(0.1, 1)
+    assert parts.limiter.default_plan("NA/searchCatalogItems") == Plan(50.0, 50)
+    # The emulator announced its plan for the call: the pace follows it.
+    assert parts.limiter.plan("NA/getItemOffers").rate == 50.0
+    assert set(FAMILIES) == {"catalog", "pricing", "fees", "restrictions", "eligibility"}

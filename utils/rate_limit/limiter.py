@@ -34,7 +34,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -131,6 +131,7 @@ class CallLimiter:
         window_calls: int,
         window_seconds: float,
         default_plan: Plan,
+        operation_plans: Mapping[str, Plan] | None = None,
         margin: float = 0.05,
         recovery_seconds: float = 60.0,
         store: LimiterStore | None = None,
@@ -145,6 +146,8 @@ class CallLimiter:
         self._margin = margin
         self._recovery = recovery_seconds
         self._default_plan = default_plan
+        # The documented plan of each operation other than the one SP_API_RATE/SP_API_BURST describe (by name).
+        self._operation_plans = dict(operation_plans or {})
         self._guard = StoreGuard(self.store, MemoryStore(window), "pacing this process alone until it is back")
         # The pace each store answer last gave for a key (None: none stored); a key absent was never asked about.
         self._known: dict[str, Pace | None] = {}
@@ -162,16 +165,21 @@ class CallLimiter:
         """`key`'s pace as stored now (shared by every worker), else the configured plan; one store read."""
         stored = self._guard.run(lambda store: store.read_pace(key))
         self._known[key] = stored
-        return stored or self._default_pace()
+        return stored or self._default_pace(key)
 
     def _known_pace(self, key: str) -> Pace:
         """`key`'s pace as the last store answer gave it; read only if this process never asked."""
         if key in self._known:
-            return self._known[key] or self._default_pace()
+            return self._known[key] or self._default_pace(key)
         return self.pace(key)
 
-    def _default_pace(self) -> Pace:
-        return Pace(self._default_plan.rate, self._default_plan.burst)
+    def _default_pace(self, key: str) -> Pace:
+        plan = self.default_plan(key)
+        return Pace(plan.rate, plan.burst)
+
+    def default_plan(self, key: str) -> Plan:
+        """The plan `key` ("region/operation") starts from: its operation's documented plan, else SP_API_RATE/SP_API_BURST."""
+        return self._operation_plans.get(key.rpartition("/")[2], self._default_plan)
 
     def plan(self, key: str) -> Plan:
         """The plan the limiter paces `key` by now (before the safety margin)."""
@@ -189,9 +197,9 @@ class CallLimiter:
         announced = parse_rate(rate_limit_header)
         if announced is not None and not is_announced(self._known_pace(key), announced):
             now = self._clock()
-            self._update(key, lambda old: announce(old or self._default_pace(), announced, now))
+            self._update(key, lambda old: announce(old or self._default_pace(key), announced, now))
         if status == 429:
-            now, default = self._clock(), self._default_pace()
+            now, default = self._clock(), self._default_pace(key)
             self._update(key, lambda old: slow_down(old or default, now, sent_at, self._recovery))
 
     def snapshot(self) -> dict[str, Any]:
@@ -204,7 +212,7 @@ class CallLimiter:
             plan = pace.plan_at(now, self._recovery)
             operations[key] = {
                 "plan_rate": pace.rate,
-                "plan_source": "x-amzn-RateLimit-Limit" if pace.announced else "SP_API_RATE",
+                "plan_source": self._plan_source(key, pace),
                 "pace_rate": round(plan.rate * (1 - self._margin), 4),
                 "burst": plan.burst,
                 "factor": round(pace.factor_at(now, self._recovery), 4),
@@ -218,15 +226,21 @@ class CallLimiter:
             "operations": operations,
         }
 
+    def _plan_source(self, key: str, pace: Pace) -> str:
+        """Where `key`'s plan comes from: SP-API's header, the operation's documented usage plan, or SP_API_RATE."""
+        if pace.announced:
+            return "x-amzn-RateLimit-Limit"
+        return "usage plan" if key.rpartition("/")[2] in self._operation_plans else "SP_API_RATE"
+
     def _update(self, key: str, change: Callable[[Pace | None], Pace | None]) -> None:
         after = self._guard.run(lambda store: store.update_pace(key, change))
         self._known[key] = after
-        self._log_plan_change(key, after or self._default_pace())
+        self._log_plan_change(key, after or self._default_pace(key))
 
     def _log_plan_change(self, key: str, pace: Pace) -> None:
         plan = pace.plan_at(self._clock(), self._recovery)
         with self._log_lock:
-            previous = self._logged_plans.get(key, Plan(self._default_plan.rate, self._default_plan.burst))
+            previous = self._logged_plans.get(key, self.default_plan(key))
             if plan == previous:
                 return
             self._logged_plans[key] = plan
@@ -277,7 +291,7 @@ class CallLimiter:
     def _admit(self, key: str, start: float, deadline: float) -> Admission:
         while True:
             expected = self._known.get(key)
-            pace = expected or self._default_pace()
+            pace = expected or self._default_pace(key)
             now = self._clock()
             self._log_plan_change(key, pace)
             plan = pace.plan_at(max(now, pace.hold_until), self._recovery)
@@ -314,7 +328,7 @@ class CallLimiter:
 
     def _slowed_while_asleep(self, key: str, pace: Pace, store: LimiterStore, mark: int | None) -> bool:
         """True if a 429 slowed `key` since its slot was reserved under `pace`."""
-        if (self._known.get(key) or self._default_pace()).throttled_at != pace.throttled_at:
+        if (self._known.get(key) or self._default_pace(key)).throttled_at != pace.throttled_at:
             return True  # this process has seen the slowdown (its own 429, or another caller's store answer)
         if not store.notices.changed_since(mark):
             return False  # no pace changed anywhere meanwhile: nothing to read
