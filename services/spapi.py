@@ -15,9 +15,9 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import certifi
@@ -51,6 +51,9 @@ from utils.rate_limit import CallLimiter, Plan, RateLimited
 from utils.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 CATALOG_VERSION = CatalogItemsVersion.V_2022_04_01
 # Only the datasets the product facts need (the default would be summaries alone).
@@ -454,6 +457,41 @@ class SpApiClient:
             raise failure from None
         self._health.record_success(operation)
         return result
+
+
+    def retry_items(
+        self,
+        operation: str,
+        marketplace: Marketplace,
+        keys: Sequence[K],
+        fetch: Callable[[list[K]], dict[K, V]],
+        failed: Callable[[V], bool],
+    ) -> dict[K, V]:
+        """`fetch(keys)`, then `fetch` again for the keys whose answer `failed`, alone, on the SP-API retry schedule.
+
+        For batch operations that answer per-item failures inside a 200 (an offers response whose item
+        says 500, a fees result with Status ServiceError): only those items are asked again, never the
+        whole batch; each retry is a call of its own through `call`. The last answers stand, failed or not.
+        """
+        answers = fetch(list(keys))
+        for attempt in range(1, self._retry_policy.max_retries + 1):
+            again = [key for key in keys if failed(answers[key])]
+            if not again:
+                break
+            delay = self._retry_policy.delay(attempt)
+            metrics.count_spapi_retry(operation, "item")
+            log.warning(
+                "retry %d/%d of %s (%s) for %d items that failed inside its answer, in %.2fs",
+                attempt,
+                self._retry_policy.max_retries,
+                operation,
+                marketplace.code,
+                len(again),
+                delay,
+            )
+            self._sleep(delay)
+            answers.update(fetch(again))
+        return answers
 
 
 @functools.cache

@@ -293,3 +293,24 @@ def test_every_family_calls_through_the_guarded_transport_on_its_own_plan(make_c
     # The emulator announced its plan for the call: the pace follows it.
     assert parts.limiter.plan("NA/getItemOffers").rate == 50.0
     assert set(FAMILIES) == {"catalog", "pricing", "fees", "restrictions", "eligibility"}
+
+
+def test_items_that_fail_inside_a_batchs_answer_are_asked_again_alone(make_client):
+    """Only the failed items go again, on the retry schedule, until they succeed or the retries run out."""
+    parts = make_client(max_retries=3, retry_delay_base=2.0, retry_delay_max=60.0)
+    asked: list[list[str]] = []
+    failing = {"B": 1, "C": 99}  # B fails once, C every time
+
+    def fetch(keys: list[str]) -> dict[str, str]:
+        asked.append(keys)
+        answers = {}
+        for key in keys:
+            failing_left = failing.get(key, 0)
+            failing[key] = failing_left - 1
+            answers[key] = "500" if failing_left > 0 else "ok"
+        return answers
+
+    answers = parts.client.retry_items("getItemOffersBatch", US, ["A", "B", "C"], fetch, lambda answer: answer == "500")
+    assert answers == {"A": "ok", "B": "ok", "C": "500"}
+    assert asked == [["A", "B", "C"], ["B", "C"], ["C"], ["C"]]
+    assert parts.sleeps == [2.0, 4.0, 8.0]  # RETRY_DELAY_BASE ** n, as for whole calls
