@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -38,8 +39,19 @@ class SQLiteFile:
     nothing after a crash). `schema`: statements run once per process when the file is opened.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float, synchronous: str = "NORMAL", schema: str = "") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float,
+        synchronous: str = "NORMAL",
+        schema: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.path = Path(path)
+        self._clock = clock
+        self._sleep = sleep
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous
         self._schema = schema
@@ -71,15 +83,7 @@ class SQLiteFile:
                 self._connections = []
                 self._generation = object()
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connect()
-            try:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
-                if self._schema:
-                    conn.executescript(self._schema)
-            finally:
-                conn.close()
+            self._create()
             self._opened_pid = pid
 
     def connection(self) -> sqlite3.Connection:
@@ -107,6 +111,33 @@ class SQLiteFile:
             self._connections = []
             self._generation = object()
             self._opened_pid = 0
+
+    def _create(self) -> None:
+        """Put the file in WAL mode (it stays so) and create its schema, retrying while other processes do the same.
+
+        Changing the journal mode needs the file to itself, and SQLite refuses at once ("database is
+        locked", or by answering the mode it kept) rather than wait when it cannot get it: gunicorn's
+        workers opening a new file together would otherwise leave one of them without it.
+        """
+        deadline = self._clock() + self._busy_timeout
+        while True:
+            conn = self._connect()
+            try:
+                mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+                if mode == "wal":
+                    if self._schema:
+                        conn.executescript(self._schema)
+                    return
+                problem: Exception = sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                problem = exc
+            finally:
+                conn.close()
+            if self._clock() >= deadline:
+                raise problem
+            self._sleep(0.05)
 
     def _connect(self) -> sqlite3.Connection:
         # check_same_thread=False only so close() can close other threads' connections; each is used by one thread.
