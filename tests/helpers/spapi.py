@@ -11,6 +11,15 @@ from services.health import UpstreamHealth
 from services.spapi import SpApiClient
 from utils.rate_limit import CallLimiter
 
+# The emulator's plans of the Product Fees, Listings Restrictions and FBA Inbound Eligibility operations,
+# raised so that no test waits for a slot (emulator.configure(plans=FAMILY_PLANS)).
+FAMILY_PLANS = {
+    "getMyFeesEstimates": [50.0, 5],
+    "getMyFeesEstimateForASIN": [50.0, 5],
+    "getListingsRestrictions": [50.0, 10],
+    "getItemEligibilityPreview": [50.0, 5],
+}
+
 
 @dataclass
 class SpApiParts:

@@ -8,7 +8,7 @@ recorded, not slept (tests/helpers/spapi.py).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,35 +19,14 @@ from emulator.catalog import build_item
 from emulator.identifiers import two_asin_upc
 from services.errors import ServiceError
 from services.spapi import FAMILIES, INCLUDED_DATA, CallCount, Lanes, failure_code, is_retryable, operation_of, translate
-from tests.conftest import emulator_settings
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls
-from tests.helpers.spapi import SpApiParts, spapi_parts
 from utils.marketplaces import MARKETPLACES
 from utils.rate_limit import Plan
 
 US = MARKETPLACES["US"]
 SANDBOX_UPC = "887276302195"
 WRONG_LWA = {"lwa_app_id": "amzn1.application-oa2-client.wrong", "lwa_client_secret": "wrong", "sp_api_refresh_token": "Atzr|wrong"}
-
-
-@pytest.fixture
-def make_client(emulator: EmulatorServer) -> Iterator[Callable[..., SpApiParts]]:
-    """Build SpApiClients against the emulator (2 retries); `make_client(max_retries=0, ...)` overrides settings."""
-    emulator.configure(rate=50, burst=50)
-    built: list[SpApiParts] = []
-
-    def build(**overrides: Any) -> SpApiParts:
-        if "lwa_app_id" in overrides:
-            overrides.setdefault("lwa_endpoint", emulator.url + "/auth/o2/token")
-        settings = emulator_settings(emulator, **{"sp_api_rate": 50, "sp_api_burst": 50, "max_retries": 2, **overrides})
-        parts = spapi_parts(settings)
-        built.append(parts)
-        return parts
-
-    yield build
-    for parts in built:
-        parts.close()
 
 
 def statuses(emulator: EmulatorServer, operation: str) -> list[int | str]:
