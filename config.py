@@ -8,6 +8,7 @@ variable. Tests build `Settings(...)` directly and pass it to `create_app`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -112,6 +113,9 @@ class Settings:
     lwa_endpoint: str = ""
     # Port of the bundled emulator that `make run` starts when no credentials are set.
     emulator_port: int = sandbox.DEFAULT_PORT
+    # The seller's merchant token (Seller Central > Settings > Merchant Token): Listings Restrictions'
+    # sellerId. Empty: the emulator's seller in emulator mode; in live mode restrictions fail SELLER_ID_MISSING.
+    seller_id: str = ""
 
     @property
     def has_credentials(self) -> bool:
@@ -146,6 +150,12 @@ class Settings:
             "lwa_client_secret": sandbox.CLIENT_SECRET,
             "refresh_token": sandbox.REFRESH_TOKEN,
         }
+
+    def effective_seller_id(self) -> str:
+        """The merchant token to send: SELLER_ID, else the emulator's seller in emulator mode, else empty."""
+        if self.seller_id or self.has_credentials:
+            return self.seller_id
+        return sandbox.SELLER_ID
 
     def token_url(self) -> str:
         """The LWA token URL: LWA_ENDPOINT, else the emulator's beside SP_API_ENDPOINT, else Amazon's."""
@@ -232,6 +242,18 @@ def _nonempty(raw: str) -> str:
     return value
 
 
+# A merchant token: "A" and then 9 to 19 upper-case letters and digits (Amazon's are 13 or 14 long;
+# the bundled emulator's sellerId check is the same pattern).
+_MERCHANT_TOKEN = re.compile(r"A[0-9A-Z]{9,19}")
+
+
+def _merchant_token(raw: str) -> str:
+    value = raw.strip()
+    if not _MERCHANT_TOKEN.fullmatch(value):
+        raise ValueError
+    return value
+
+
 def _api_keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
     if any(len(k) < 16 for k in keys):
@@ -291,6 +313,7 @@ PARSERS: dict[str, _Parser] = {
     "sp_api_endpoint": _Parser(_url, "an http:// or https:// URL"),
     "lwa_endpoint": _Parser(_url, "an http:// or https:// URL"),
     "emulator_port": _integer(1),
+    "seller_id": _Parser(_merchant_token, "a merchant token: A and 9 to 19 upper-case letters or digits"),
 }
 
 

@@ -63,7 +63,8 @@ class LookupEntry(TypedDict, total=False):
     input: str
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
+    """The time now as an entry's `fetched_at` says it (UTC, to the second)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -77,7 +78,7 @@ def found_entry(asin: str, marketplace: Marketplace, item: dict[str, Any]) -> Lo
         "success": True,
         **product_facts(item, marketplace),
         "cached": False,
-        "fetched_at": _now_iso(),
+        "fetched_at": now_iso(),
     }
     return cast(LookupEntry, entry)
 
@@ -91,7 +92,7 @@ def failed_entry(asin: object, marketplace: Marketplace | None, failure: Service
         "success": False,
         "error": failure.as_error(),
         "cached": False,
-        "fetched_at": _now_iso() if fetched else None,
+        "fetched_at": now_iso() if fetched else None,
     }
 
 

@@ -458,7 +458,6 @@ class SpApiClient:
         self._health.record_success(operation)
         return result
 
-
     def retry_items(
         self,
         operation: str,

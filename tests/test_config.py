@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from config import ConfigError, Settings, load_settings
+from utils import sandbox
 
 
 def test_defaults_are_the_original_readme_values():
@@ -43,6 +44,9 @@ def test_environment_wins_over_dotenv(tmp_path):
         ({"CACHE_TTL": "0"}, "CACHE_TTL"),
         ({"SP_API_PACE_RECOVERY": "never"}, "SP_API_PACE_RECOVERY"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"SELLER_ID": "a2emulatorseller"}, "SELLER_ID"),
+        ({"SELLER_ID": "A12345678"}, "SELLER_ID"),
+        ({"SELLER_ID": "B2EMULATORSELLER"}, "SELLER_ID"),
     ],
 )
 def test_bad_values_name_the_variable_in_one_line(env, variable):
@@ -95,3 +99,13 @@ def test_env_example_and_readme_list_every_variable_with_its_default():
         assert f"`{name}`" in readme, f"{name} missing from README.md"
         # The value shown in .env.example is the default.
         assert load_settings({name: example[name]}, dotenv_path=None) == defaults or example[name] == "", name
+
+
+def test_seller_id_is_a_merchant_token_and_the_emulators_own_in_emulator_mode(client):
+    live = {"LWA_APP_ID": "a", "LWA_CLIENT_SECRET": "b", "SP_API_REFRESH_TOKEN": "c"}
+    assert load_settings({"SELLER_ID": " A1B2C3D4E5F6G7 "}, dotenv_path=None).seller_id == "A1B2C3D4E5F6G7"
+    assert load_settings({}, dotenv_path=None).effective_seller_id() == sandbox.SELLER_ID
+    assert load_settings(live, dotenv_path=None).effective_seller_id() == ""  # restrictions then fail SELLER_ID_MISSING
+    assert load_settings({**live, "SELLER_ID": "A1B2C3D4E5F6G7"}, dotenv_path=None).effective_seller_id() == "A1B2C3D4E5F6G7"
+    assert Settings(seller_id="A1B2C3D4E5F6G7").public_view()["SELLER_ID"] == "A1B2C3D4E5F6G7"
+    assert client.get("/config").get_json()["settings"]["SELLER_ID"] == ""

@@ -44,6 +44,12 @@ MARKETPLACES: dict[str, Marketplace] = {
         Marketplace("SG", "A19VAU5U5O7RUS", "FE", "Singapore"),
     )
 }
+# ISO 4217 currency of each marketplace: what its prices and fees are in (and what SP-API expects in a fee request).
+CURRENCIES: dict[str, str] = {
+    "US": "USD", "CA": "CAD", "MX": "MXN", "BR": "BRL", "GB": "GBP", "IE": "EUR", "DE": "EUR", "FR": "EUR",
+    "IT": "EUR", "ES": "EUR", "NL": "EUR", "BE": "EUR", "SE": "SEK", "PL": "PLN", "TR": "TRY", "EG": "EGP",
+    "SA": "SAR", "AE": "AED", "IN": "INR", "ZA": "ZAR", "JP": "JPY", "AU": "AUD", "SG": "SGD",
+}  # fmt: skip
 ALIASES = {"UK": "GB"}
 SUPPORTED_CODES = tuple(MARKETPLACES) + tuple(ALIASES)
 

@@ -47,3 +47,12 @@ def schema_errors(model: dict[str, Any], definition: str, instance: Any) -> list
     """What keeps `instance` from matching the definition, one line per error (none when it matches)."""
     validator = strict_validator(model, definition)
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(instance)]
+
+
+def sandbox_response(model: dict[str, Any], operation_id: str, status: str = "200") -> Any:
+    """The response of the first static sandbox example (`x-amzn-api-sandbox`) of an operation's `status` answer."""
+    for methods in model["paths"].values():
+        for operation in methods.values():
+            if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                return operation["responses"][status]["x-amzn-api-sandbox"]["static"][0]["response"]
+    raise KeyError(operation_id)

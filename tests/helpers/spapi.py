@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from app import build_limiter, build_spapi
 from config import Settings
-from emulator import EmulatorServer
 from services.health import UpstreamHealth
 from services.spapi import SpApiClient
-from tests.conftest import emulator_settings
 from utils.rate_limit import CallLimiter
+
+# The emulator's plans of the Product Fees, Listings Restrictions and FBA Inbound Eligibility operations,
+# raised so that no test waits for a slot (emulator.configure(plans=FAMILY_PLANS)).
+FAMILY_PLANS = {
+    "getCompetitivePricing": [50.0, 50],
+    "getItemOffers": [50.0, 50],
+    "getItemOffersBatch": [50.0, 50],
+    "getMyFeesEstimates": [50.0, 5],
+    "getMyFeesEstimateForASIN": [50.0, 5],
+    "getListingsRestrictions": [50.0, 10],
+    "getItemEligibilityPreview": [50.0, 5],
+}
 
 
 @dataclass
@@ -39,23 +46,3 @@ def spapi_parts(settings: Settings) -> SpApiParts:
     sleeps: list[float] = []
     client = build_spapi(settings, limiter, health, sleep=sleeps.append)
     return SpApiParts(client, limiter, health, sleeps)
-
-
-@contextmanager
-def client_builder(emulator: EmulatorServer) -> Iterator[Callable[..., SpApiParts]]:
-    """Build SpApiClients against `emulator` at 50 calls/s, 2 retries (`build(max_retries=0, ...)` overrides settings), closed on exit."""
-    built: list[SpApiParts] = []
-
-    def build(**overrides: Any) -> SpApiParts:
-        if "lwa_app_id" in overrides:
-            overrides.setdefault("lwa_endpoint", emulator.url + "/auth/o2/token")
-        settings = emulator_settings(emulator, **{"sp_api_rate": 50, "sp_api_burst": 50, "max_retries": 2, **overrides})
-        parts = spapi_parts(settings)
-        built.append(parts)
-        return parts
-
-    try:
-        yield build
-    finally:
-        for parts in built:
-            parts.close()

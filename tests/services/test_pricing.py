@@ -7,7 +7,6 @@ recorded, not slept (tests/helpers/spapi.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,21 +18,18 @@ from services.pricing import competitive_pricing, item_offers
 from services.spapi import CallCount
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls
-from tests.helpers.spapi import SpApiParts, client_builder
+from tests.helpers.spapi import FAMILY_PLANS
 from utils.marketplaces import MARKETPLACES
 
 US = MARKETPLACES["US"]
-FAST_PLANS = {"getCompetitivePricing": [50, 50], "getItemOffers": [50, 50], "getItemOffersBatch": [50, 50]}
 UNKNOWN = "NF00000001"  # the emulator's catalog has no NF... ASIN
 FETCHED_AT = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
-@pytest.fixture
-def make_client(emulator: EmulatorServer) -> Iterator[Callable[..., SpApiParts]]:
-    """Build SpApiClients against the emulator (2 retries) pricing plans raised; `make_client(max_retries=0)` overrides settings."""
-    emulator.configure(rate=50, burst=50, plans=FAST_PLANS)
-    with client_builder(emulator) as build:
-        yield build
+@pytest.fixture(autouse=True)
+def fast_pricing(emulator: EmulatorServer) -> None:
+    """The emulator's pricing plans raised, so tests that are not about the plan never wait for it."""
+    emulator.configure(plans=FAMILY_PLANS)
 
 
 def book(asin: str) -> OfferBook:

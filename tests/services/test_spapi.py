@@ -8,7 +8,7 @@ recorded, not slept (tests/helpers/spapi.py).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,21 +21,12 @@ from services.errors import ServiceError
 from services.spapi import FAMILIES, INCLUDED_DATA, CallCount, Lanes, failure_code, is_retryable, operation_of, translate
 from tests.helpers.data import synthetic_asins
 from tests.helpers.emulator_log import operation_calls
-from tests.helpers.spapi import SpApiParts, client_builder
 from utils.marketplaces import MARKETPLACES
 from utils.rate_limit import Plan
 
 US = MARKETPLACES["US"]
 SANDBOX_UPC = "887276302195"
 WRONG_LWA = {"lwa_app_id": "amzn1.application-oa2-client.wrong", "lwa_client_secret": "wrong", "sp_api_refresh_token": "Atzr|wrong"}
-
-
-@pytest.fixture
-def make_client(emulator: EmulatorServer) -> Iterator[Callable[..., SpApiParts]]:
-    """Build SpApiClients against the emulator (2 retries); `make_client(max_retries=0, ...)` overrides settings."""
-    emulator.configure(rate=50, burst=50)
-    with client_builder(emulator) as build:
-        yield build
 
 
 def statuses(emulator: EmulatorServer, operation: str) -> list[int | str]:
