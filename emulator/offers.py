@@ -11,9 +11,10 @@ Over many listings (tests/emulator/test_emulator_pricing.py checks the shares):
 * ~10% have no offers at all: no Buy Box, `NoBuyableOffers`.
 * The rest have 1-24 third-party New offers (most have a handful, a few two dozen), each Fulfilled
   by Amazon (free shipping, Prime) or by the merchant (shipping charged on ~55%). Amazon itself
-  (seller ATVPDKIKX0DER, whatever the marketplace) sells on ~25% of all listings and holds the Buy
-  Box on ~60% of those. ~5% of listings with offers have their Buy Box suppressed, and a listing
-  whose competitive offers are all from sellers not eligible for it has none either.
+  (its seller id of the marketplace, utils.marketplaces.AMAZON_SELLER_IDS: ATVPDKIKX0DER in the
+  US) sells on ~25% of all listings and holds the Buy Box on ~60% of those. ~5% of listings with
+  offers have their Buy Box suppressed, and a listing whose competitive offers are all from
+  sellers not eligible for it has none either.
 * Prices sit around a going price drawn between 0.78 and 1.08 of the catalog's list price, so the
   Buy Box is sometimes below the list price and sometimes above; most sellers are near the going
   price, a few far above it.
@@ -39,9 +40,11 @@ from typing import Any
 from emulator.catalog import Listing, build_item, listing
 from emulator.defaults import MARKETPLACES, NOT_FOUND_PREFIX
 from emulator.products import MARKETPLACE_INFO
+from utils.marketplaces import AMAZON_SELLER_IDS, amazon_seller_id
 
-# Amazon's own offers carry this seller id (Amazon.com's; the emulator uses it in every marketplace).
-AMAZON_SELLER_ID = "ATVPDKIKX0DER"
+# Amazon's own offers carry its seller id of the marketplace (utils.marketplaces, the table the service reads too).
+AMAZON_SELLER_ID = amazon_seller_id("US")
+_AMAZON_SELLER_IDS = frozenset({AMAZON_SELLER_ID, *AMAZON_SELLER_IDS.values()})
 # The model's ConditionType / ItemCondition enum, and CustomerType.
 CONDITIONS = ("New", "Used", "Collectible", "Refurbished", "Club")
 CUSTOMER_TYPES = ("Consumer", "Business")
@@ -153,7 +156,7 @@ class Offer:
     @property
     def is_amazon(self) -> bool:
         """Amazon's own offer."""
-        return self.seller_id == AMAZON_SELLER_ID
+        return self.seller_id in _AMAZON_SELLER_IDS
 
     @property
     def channel(self) -> str:
@@ -295,7 +298,7 @@ def _build_book(facts: Listing, sales_rankings: tuple[tuple[str, int], ...]) -> 
     if amazon:
         price = amounts.round(market * d.between("pricing.amazon_price", 0.97, 1.03))
         offers.append(
-            Offer(AMAZON_SELLER_ID, "New", "new", True, price, 0.0, points(price, True, "amazon"), None, (), None, True,
+            Offer(amazon_seller_id(country), "New", "new", True, price, 0.0, points(price, True, "amazon"), None, (), None, True,
                   (None, country), (0, 0), None)
         )  # fmt: skip
     fba_share = d.between("pricing.fba_share", 0.2, 0.85)

@@ -16,9 +16,9 @@ from typing import Any
 
 from services import errors
 from services.errors import ServiceError
-from services.pricing_item import amazon_seller_id, offers_facts, pricing_facts
+from services.pricing_item import offers_facts, pricing_facts
 from services.spapi import CallCount, SpApiClient
-from utils.marketplaces import Marketplace
+from utils.marketplaces import Marketplace, amazon_seller_id
 
 # getCompetitivePricing's Asins and getItemOffersBatch's requests take at most 20 items (the model: maxItems 20).
 MAX_ASINS_PER_CALL = 20
@@ -125,7 +125,7 @@ def item_offers(
 
     Items that fail inside a batch's 200 (5xx, 429) are asked again alone (SpApiClient.retry_items), never the whole batch.
     """
-    amazon = amazon_seller_id(marketplace)
+    amazon = amazon_seller_id(marketplace.code)
     fetch = functools.partial(_fetch_offers, spapi, marketplace, condition, count)
     results: dict[str, dict] = {}
     for chunk in _chunks(list(dict.fromkeys(asins))):

@@ -13,26 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from utils.marketplaces import Marketplace
-
 Amount = int | float
 
-# Amazon's own (retail) seller id, per marketplace: its offers carry it as SellerId. Marketplaces not
-# listed fall back to Amazon.com's, as the emulator uses in every marketplace.
-AMAZON_SELLER_IDS = {
-    "US": "ATVPDKIKX0DER",
-    "CA": "A3DWYIK6Y9EEQB",
-    "MX": "AVDBXBAVVSXLQ",
-    "BR": "A1ZZFT5FULY4LN",
-    "GB": "A3P5ROKL5A1OLE",
-    "DE": "A3JWKAKR8XB7XF",
-    "FR": "A1X6FK5RDHNB96",
-    "IT": "A11IL2PNWYJU7H",
-    "ES": "A1AT7YVPFBWXBL",
-    "JP": "AN1VRQENFRJN5",
-    "AU": "ANEGB3WVEVKZB",
-}
-DEFAULT_AMAZON_SELLER_ID = AMAZON_SELLER_IDS["US"]
 # GetOffersResult.Offers: "the same length as the TotalOfferCount in the Summary or 20, whichever is less" (the model).
 MAX_OFFERS = 20
 # CompetitivePriceId "1" is the New Buy Box price, "2" the Used one (the model's CompetitivePriceType).
@@ -41,11 +23,6 @@ USED_BUY_BOX_ID = "2"
 # FulfillmentChannelType: Amazon (FBA, Amazon's own offers included) or Merchant.
 FBA_CHANNEL = "Amazon"
 FBM_CHANNEL = "Merchant"
-
-
-def amazon_seller_id(marketplace: Marketplace) -> str:
-    """Amazon's own seller id in `marketplace` (AMAZON_SELLER_IDS, else Amazon.com's)."""
-    return AMAZON_SELLER_IDS.get(marketplace.code, DEFAULT_AMAZON_SELLER_ID)
 
 
 def _amount(money: Any) -> Amount | None:

@@ -75,3 +75,26 @@ def resolve_country(raw: object) -> Marketplace:
         return MARKETPLACES[code]
     except KeyError:
         raise UnknownCountry(raw) from None
+
+
+# Amazon's own (retail) seller id, per marketplace: its offers carry it as SellerId. Marketplaces not
+# listed fall back to Amazon.com's. The emulator's Amazon offers carry the same ids.
+AMAZON_SELLER_IDS = {
+    "US": "ATVPDKIKX0DER",
+    "CA": "A3DWYIK6Y9EEQB",
+    "MX": "AVDBXBAVVSXLQ",
+    "BR": "A1ZZFT5FULY4LN",
+    "GB": "A3P5ROKL5A1OLE",
+    "DE": "A3JWKAKR8XB7XF",
+    "FR": "A1X6FK5RDHNB96",
+    "IT": "A11IL2PNWYJU7H",
+    "ES": "A1AT7YVPFBWXBL",
+    "JP": "AN1VRQENFRJN5",
+    "AU": "ANEGB3WVEVKZB",
+}
+_DEFAULT_AMAZON_SELLER_ID = AMAZON_SELLER_IDS["US"]
+
+
+def amazon_seller_id(code: str) -> str:
+    """Amazon's own seller id in the marketplace of country `code` (AMAZON_SELLER_IDS, else Amazon.com's)."""
+    return AMAZON_SELLER_IDS.get(code, _DEFAULT_AMAZON_SELLER_ID)

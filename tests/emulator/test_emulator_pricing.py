@@ -759,3 +759,12 @@ def item_offers_payload(asin: str, marketplace_id: str, condition: str, customer
     book = offers.offer_book(asin, marketplace_id)
     assert book is not None
     return offers.offers_result(book, condition, customer_type)
+
+
+def test_amazon_sells_under_its_own_seller_id_in_each_marketplace(emu: EmulatorClient) -> None:
+    """Amazon's offers in Germany carry Amazon.de's seller id, so a client can tell Amazon from an FBA seller there."""
+    sellers = set()
+    for asin in [f"B0AMZD{i:04d}" for i in range(40)]:
+        payload = item_offers(emu, asin, MarketplaceId=DE).json()["payload"]
+        sellers |= {o["SellerId"] for o in payload.get("Offers", []) if o["SellerId"] in ("A3JWKAKR8XB7XF", "ATVPDKIKX0DER")}
+    assert sellers == {"A3JWKAKR8XB7XF"}

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.pricing_item import AMAZON_SELLER_IDS, amazon_seller_id, landed_price, offers_facts, pricing_facts
+from services.pricing_item import landed_price, offers_facts, pricing_facts
 from tests.helpers.sp_api_models import load_model
-from utils.marketplaces import MARKETPLACES
+from utils.marketplaces import AMAZON_SELLER_IDS, amazon_seller_id
 
 AMAZON = "ATVPDKIKX0DER"
 
@@ -245,4 +245,4 @@ def test_at_most_20_offers_are_listed():
     ("code", "seller"), [("US", "ATVPDKIKX0DER"), ("DE", "A3JWKAKR8XB7XF"), ("JP", "AN1VRQENFRJN5"), ("SG", "ATVPDKIKX0DER")]
 )
 def test_amazons_seller_id_per_marketplace(code, seller):
-    assert amazon_seller_id(MARKETPLACES[code]) == seller
+    assert amazon_seller_id(code) == seller
