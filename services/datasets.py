@@ -1,4 +1,4 @@
-"""A dataset of an entry (fees, restrictions, eligibility): its facts, or its own error, stamped with `fetched_at`."""
+"""A dataset of an entry (pricing, offers, fees, restrictions, eligibility): its facts, or its own error, stamped with `fetched_at`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every call goes through SpApiClient.call (the one guarded transport) with the family's library client.
 Each function answers every distinct ASIN exactly once: its dataset (services/pricing_item.py's facts
-and a `fetched_at`) or `{"error": {...}}` in its place, so that a dataset that fails fails on its own.
+and a `fetched_at`, services/datasets.py) or `{"error": {...}}` in its place, so that a dataset that fails fails on its own.
 ASINs are expected as utils/asins.normalize_asin gives them.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from services import errors
+from services.datasets import dataset, dataset_error
 from services.errors import ServiceError
-from services.pricing_item import offers_facts, pricing_facts
-from services.spapi import CallCount, SpApiClient
+from services.pricing_item import dicts, offers_facts, pricing_facts
+from services.spapi import CallCount, SpApiClient, status_failure_code
 from utils.marketplaces import Marketplace, amazon_seller_id
 
 # getCompetitivePricing's Asins and getItemOffersBatch's requests take at most 20 items (the model: maxItems 20).
@@ -28,22 +28,9 @@ CUSTOMER_TYPE = "Consumer"
 _UNKNOWN_ASIN = "is an invalid ASIN"
 
 
-def _fetched_at() -> str:
-    """Now, written as a lookup entry's fetched_at (services/entries.py)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _chunks(asins: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(asins), MAX_ASINS_PER_CALL):
         yield asins[start : start + MAX_ASINS_PER_CALL]
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _failed(failure: ServiceError) -> dict[str, Any]:
-    return {"error": failure.as_error()}
 
 
 def _item_failure(operation: str, asin: str, status: int | None, errors_list: Any) -> ServiceError:
@@ -52,13 +39,10 @@ def _item_failure(operation: str, asin: str, status: int | None, errors_list: An
     amzn_code, message = error.get("code") or "", error.get("message") or ""
     said = " ".join(str(part) for part in (status, amzn_code) if part) or "an error"
     described = f"SP-API {operation} answered {said} for {asin}" + (f": {message}" if message else "")
-    if status == 404 or _UNKNOWN_ASIN in message:
-        return ServiceError(errors.NOT_FOUND, message or f"{asin} is not in the catalog")
-    if status == 429:
-        return ServiceError(errors.THROTTLED, described, retry_after=1.0)
-    if status is not None and 400 <= status < 500:
-        return ServiceError(errors.UPSTREAM_REJECTED, described)
-    return ServiceError(errors.UPSTREAM_ERROR, described)
+    code = errors.NOT_FOUND if _UNKNOWN_ASIN in message else status_failure_code(status)
+    if code == errors.NOT_FOUND:
+        return ServiceError(code, message or f"{asin} is not in the catalog")
+    return ServiceError(code, described, retry_after=1.0 if code == errors.THROTTLED else None)
 
 
 def _not_found_if_unknown(failure: ServiceError) -> ServiceError:
@@ -86,7 +70,7 @@ def _pricing_chunk(spapi: SpApiClient, marketplace: Marketplace, chunk: list[str
     try:
         payload = spapi.call(marketplace, "getCompetitivePricing", len(chunk), call, count, family="pricing")
     except ServiceError as failure:
-        return {asin: _failed(failure) for asin in chunk}
+        return {asin: dataset_error(failure) for asin in chunk}
     by_asin = (
         {e["ASIN"].upper(): e for e in payload if isinstance(e, dict) and isinstance(e.get("ASIN"), str)}
         if isinstance(payload, list)
@@ -96,13 +80,13 @@ def _pricing_chunk(spapi: SpApiClient, marketplace: Marketplace, chunk: list[str
     for asin in chunk:
         entry = by_asin.get(asin.upper())
         if entry is None:
-            results[asin] = _failed(ServiceError(errors.UPSTREAM_ERROR, f"SP-API getCompetitivePricing answered nothing for {asin}"))
+            results[asin] = dataset_error(ServiceError(errors.UPSTREAM_ERROR, f"SP-API getCompetitivePricing answered nothing for {asin}"))
         elif entry.get("status") != "Success":
             # A ClientError entry (unknown ASIN: 400 InvalidInput) or a ServerError one, inside the 200.
             status = 400 if entry.get("status") == "ClientError" else 500
-            results[asin] = _failed(_item_failure("getCompetitivePricing", asin, status, entry.get("errors")))
+            results[asin] = dataset_error(_item_failure("getCompetitivePricing", asin, status, entry.get("errors")))
         else:
-            results[asin] = {**pricing_facts(entry), "fetched_at": _fetched_at()}
+            results[asin] = dataset(pricing_facts(entry))
     return results
 
 
@@ -134,10 +118,10 @@ def item_offers(
         for asin in chunk:
             answer = answers[asin]
             if answer.payload is not None:
-                results[asin] = {**offers_facts(answer.payload, amazon), "fetched_at": _fetched_at()}
+                results[asin] = dataset(offers_facts(answer.payload, amazon))
             else:
                 assert answer.failure is not None
-                results[asin] = _failed(answer.failure)
+                results[asin] = dataset_error(answer.failure)
     return results
 
 
@@ -167,7 +151,7 @@ def _fetch_offers(
         payload = spapi.call(marketplace, "getItemOffersBatch", len(asins), call, count, family="pricing")
     except ServiceError as failure:
         return {asin: _OffersAnswer(failure=failure) for asin in asins}
-    responses = _dicts(payload.get("responses") if isinstance(payload, dict) else None)
+    responses = dicts(payload.get("responses") if isinstance(payload, dict) else None)
     # Each response echoes its request's Asin; SP-API answers in request order, the fallback where one does not.
     if all(_request_asin(response) for response in responses):
         by_asin = {_request_asin(response): response for response in responses}

@@ -70,7 +70,8 @@ def _is(condition: Any, wanted: str) -> bool:
     return isinstance(condition, str) and condition.lower() == wanted.lower()
 
 
-def _dicts(value: Any) -> list[dict[str, Any]]:
+def dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (none if it is not a list): SP-API lists are read whatever else they hold."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
@@ -79,7 +80,7 @@ def _offer_count(listings: Any, condition: str) -> int | None:
     if not isinstance(listings, list):
         return None
     return sum(
-        entry["Count"] for entry in _dicts(listings) if _is(entry.get("condition"), condition) and isinstance(entry.get("Count"), int)
+        entry["Count"] for entry in dicts(listings) if _is(entry.get("condition"), condition) and isinstance(entry.get("Count"), int)
     )
 
 
@@ -92,7 +93,7 @@ def pricing_facts(entry: dict[str, Any]) -> dict[str, Any]:
     """
     product = entry.get("Product") if isinstance(entry.get("Product"), dict) else {}
     pricing = product.get("CompetitivePricing") if isinstance(product.get("CompetitivePricing"), dict) else {}
-    prices = [p for p in _dicts(pricing.get("CompetitivePrices")) if isinstance(p.get("Price"), dict) and p.get("quantityTier") is None]
+    prices = [p for p in dicts(pricing.get("CompetitivePrices")) if isinstance(p.get("Price"), dict) and p.get("quantityTier") is None]
     buy_box = next((p for p in prices if str(p.get("CompetitivePriceId")) == NEW_BUY_BOX_ID), None)
     if buy_box is None:
         buy_box = next((p for p in prices if _is(p.get("condition"), "New") and str(p.get("CompetitivePriceId")) != USED_BUY_BOX_ID), None)
@@ -150,7 +151,7 @@ def _lowest(summary: dict[str, Any], offers: list[dict[str, Any]], fba: bool) ->
         channel = FBA_CHANNEL if fba else FBM_CHANNEL
         candidates = [
             p
-            for p in _dicts(summary["LowestPrices"])
+            for p in dicts(summary["LowestPrices"])
             if _is(p.get("condition"), "New") and p.get("fulfillmentChannel") == channel and p.get("quantityTier") is None
         ]
     else:
@@ -161,7 +162,7 @@ def _lowest(summary: dict[str, Any], offers: list[dict[str, Any]], fba: bool) ->
 
 def _counts(summary: dict[str, Any], offers: list[dict[str, Any]]) -> tuple[int, int, int]:
     """New offers: all, FBA, FBM. From Summary.NumberOfOffers; where it counts no New ones, the offers listed (exact below 20)."""
-    counted = [n for n in _dicts(summary.get("NumberOfOffers")) if _is(n.get("condition"), "New") and isinstance(n.get("OfferCount"), int)]
+    counted = [n for n in dicts(summary.get("NumberOfOffers")) if _is(n.get("condition"), "New") and isinstance(n.get("OfferCount"), int)]
     if counted:
         fba = sum(n["OfferCount"] for n in counted if n.get("fulfillmentChannel") == FBA_CHANNEL)
         fbm = sum(n["OfferCount"] for n in counted if n.get("fulfillmentChannel") == FBM_CHANNEL)
@@ -178,9 +179,9 @@ def offers_facts(payload: dict[str, Any], amazon_seller_id: str) -> dict[str, An
     the offers listed (the 20 lowest, per the model) or holds the Buy Box.
     """
     summary = payload.get("Summary") if isinstance(payload.get("Summary"), dict) else {}
-    offers = _dicts(payload.get("Offers"))[:MAX_OFFERS]
+    offers = dicts(payload.get("Offers"))[:MAX_OFFERS]
     buy_box = next(
-        (p for p in _dicts(summary.get("BuyBoxPrices")) if _is(p.get("condition"), "New") and p.get("quantityTier") is None), None
+        (p for p in dicts(summary.get("BuyBoxPrices")) if _is(p.get("condition"), "New") and p.get("quantityTier") is None), None
     )
     buy_box_price = landed_price(buy_box) if buy_box else None
     winner = _winner(offers, buy_box, buy_box_price)
@@ -197,7 +198,7 @@ def offers_facts(payload: dict[str, Any], amazon_seller_id: str) -> dict[str, An
         "fba_offer_count": fba_count,
         "fbm_offer_count": fbm_count,
         "amazon_on_listing": seller == "AMAZON" or any(offer.get("SellerId") == amazon_seller_id for offer in offers),
-        "currency": _first_currency([buy_box] if buy_box else [], _dicts(summary.get("LowestPrices")), offers)
+        "currency": _first_currency([buy_box] if buy_box else [], dicts(summary.get("LowestPrices")), offers)
         or _currency(summary.get("ListPrice")),
         "offers": [_offer(offer) for offer in offers],
     }

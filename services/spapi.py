@@ -513,12 +513,23 @@ def failure_code(exc: BaseException) -> str:
     if isinstance(exc, SellingApiServerException | SellingApiTemporarilyUnavailableException | SellingApiGatewayTimeoutException):
         return errors.UPSTREAM_ERROR
     if isinstance(exc, SellingApiException):
-        return errors.UPSTREAM_ERROR if (exc.code or 0) >= 500 else errors.UPSTREAM_REJECTED
+        return status_failure_code(exc.code)
     if isinstance(exc, httpx.TimeoutException):
         return errors.TIMEOUT
     if isinstance(exc, httpx.TransportError):
         # Refused, reset, dropped or a name that does not resolve: SP-API is unreachable.
         return errors.UPSTREAM_UNAVAILABLE
+    return errors.UPSTREAM_ERROR
+
+
+def status_failure_code(status: int | None) -> str:
+    """The service's error code for an SP-API error status, of a whole answer or of one item inside a batch's 200."""
+    if status == 404:
+        return errors.NOT_FOUND
+    if status == 429:
+        return errors.THROTTLED
+    if status is not None and 400 <= status < 500:
+        return errors.UPSTREAM_REJECTED
     return errors.UPSTREAM_ERROR
 
 
