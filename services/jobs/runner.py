@@ -286,6 +286,8 @@ class _HeldPart:
         self._store = store
         self._start, self._end = start, end
         self._owner = owner
+        # Set once nothing of the part is pending: run_part then lets go of it as done.
+        self.completed = False
 
     def current(self) -> Job | None:
         return self._store.start_part(self.job_id)
@@ -298,7 +300,7 @@ class _HeldPart:
         return self._store.holds_part(self.job_id, self._start, self._owner)
 
     def complete(self) -> None:
-        self._store.finish_part(self.job_id, self._start, self._owner, done=True)
+        self.completed = True
 
     def keep_alive(self) -> None:
         self._store.holds_part(self.job_id, self._start, self._owner)
@@ -314,7 +316,8 @@ def run_part(store: RedisJobStore, steps: JobSteps, job_id: str, start: int, end
     try:
         stored = run_or_fail(work, steps, stop, lambda message: store.fail(job_id, message))
     finally:
-        store.finish_part(job_id, start, owner, done=not work.pending(1))
+        # Let go of the part: done, or (stopped, failed, cancelled) for upkeep to queue again while its job is unfinished.
+        store.finish_part(job_id, start, owner, done=work.completed)
     return stored
 
 
