@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pybreaker
 
 from utils.marketplaces import REGIONS
+from utils.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,6 @@ class RegionCircuits:
             view[region] = {
                 "state": breaker.current_state.replace("-", "_"),
                 "consecutive_failures": breaker.fail_counter,
-                "opened_at": datetime.fromtimestamp(opened, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if opened is not None else None,
+                "opened_at": iso_utc(opened),
             }
         return view

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.entries import now_iso
 from services.errors import ServiceError
+from utils.timestamps import now_iso
 
 
 def dataset(facts: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,12 @@ tests/services/test_entries.py holds the two to each other.
 
 # No `from __future__ import annotations` here: Python 3.11's TypedDict sees `Required[...]` only in
 # evaluated annotations, and would make every key of LookupEntry optional.
-from datetime import UTC, datetime
 from typing import Any, Required, TypedDict, cast
 
 from services.catalog_item import product_facts
 from services.errors import ServiceError
 from utils.marketplaces import Marketplace
+from utils.timestamps import now_iso
 
 
 class IdentifierMatch(TypedDict):
@@ -61,11 +61,6 @@ class LookupEntry(TypedDict, total=False):
     matches: list[IdentifierMatch]
     # A job's result: the item as listed.
     input: str
-
-
-def now_iso() -> str:
-    """The time now as an entry's `fetched_at` says it (UTC, to the second)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def found_entry(asin: str, marketplace: Marketplace, item: dict[str, Any]) -> LookupEntry:

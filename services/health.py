@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services import errors
+from utils.timestamps import iso_utc
 
 
 class UpstreamHealth:
@@ -45,4 +46,4 @@ class UpstreamHealth:
 def _with_iso(event: dict[str, Any] | None) -> dict[str, Any] | None:
     if event is None:
         return None
-    return {**event, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))}
+    return {**event, "at": iso_utc(event["at"])}

@@ -9,7 +9,6 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services import errors
@@ -17,6 +16,7 @@ from services.entries import LookupEntry
 from services.errors import ServiceError
 from utils import metrics
 from utils.marketplaces import UnknownCountry, resolve_country
+from utils.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,6 @@ def translate_store_errors(kinds: tuple[type[BaseException], ...], what: str) ->
         return wrapper
 
     return decorate
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -123,9 +117,9 @@ class Job:
             # A rate exists only while running.
             "eta_seconds": 0.0 if self.finished else (round(remaining / rate, 1) if rate else None),
             "waiting_for_worker": waiting_for_worker and not self.finished,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "created_at": iso_utc(self.created_at),
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at),
             "error": self.error,
         }
 
