@@ -308,8 +308,12 @@ class RedisJobStore:
             self._redis.delete(key)
 
     def heartbeat(self, worker: str) -> None:
-        """`worker` is alive now."""
-        self._redis.zadd(PREFIX + "workers", {worker: self._clock()})
+        """`worker` is alive now; workers silent longer than WORKER_TTL are forgotten."""
+        now = self._clock()
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(PREFIX + "workers", {worker: now})
+            pipe.zremrangebyscore(PREFIX + "workers", 0, now - WORKER_TTL)
+            pipe.execute()
 
     def forget_worker(self, worker: str) -> None:
         """`worker` stopped (cleanly)."""
@@ -317,9 +321,8 @@ class RedisJobStore:
 
     def live_workers(self) -> int:
         """Workers whose last heartbeat is within WORKER_TTL."""
-        now = self._clock()
-        self._redis.zremrangebyscore(PREFIX + "workers", 0, now - WORKER_TTL)
-        return int(self._redis.zcount(PREFIX + "workers", now - WORKER_TTL, "+inf"))
+        # A read only: job views ask it; the heartbeats prune the set.
+        return int(self._redis.zcount(PREFIX + "workers", self._clock() - WORKER_TTL, "+inf"))
 
     def lapsed_parts(self) -> list[tuple[str, int, int]]:
         """(job id, start, end) of every started, unfinished part whose holder is gone; each is handed to one caller only."""
