@@ -42,8 +42,6 @@ ENTRY_CODES = (
 # -- codes of a dataset's error inside an entry (fees, restrictions, eligibility), beside ENTRY_CODES ---
 # Listings Restrictions needs the seller's merchant token: SELLER_ID is not set (live mode).
 SELLER_ID_MISSING = "SELLER_ID_MISSING"
-# Every code a dataset's error may carry.
-DATASET_CODES = (*ENTRY_CODES, SELLER_ID_MISSING)
 
 # -- codes of a request refused as a whole ---------------------------------------------------------
 INVALID_REQUEST = "INVALID_REQUEST"

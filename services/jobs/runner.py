@@ -120,7 +120,11 @@ class JobWork(Protocol):
         """Renew the hold while the runner waits."""
 
 
-def run_steps(work: JobWork, steps: JobSteps, stop: threading.Event, *, keep_alive_every: float = 10.0) -> int:
+# While a step waits to ask again, the hold is renewed this often (a Redis part's lease is PART_LEASE, 30 s).
+KEEP_ALIVE_EVERY = 10.0
+
+
+def run_steps(work: JobWork, steps: JobSteps, stop: threading.Event) -> int:
     """Answer `work`'s pending items a step at a time until none is left or `stop` is set; how many were stored."""
     stored = 0
     while not stop.is_set():
@@ -139,7 +143,7 @@ def run_steps(work: JobWork, steps: JobSteps, stop: threading.Event, *, keep_ali
         if step.wait:
             waiting = len(step.retried) + len(step.throttled)
             log.info("job %s: %d items failed for now (SP-API throttling or unavailable); again in %.0f s", work.job_id, waiting, step.wait)
-            _wait(step.wait, stop, work.keep_alive, keep_alive_every)
+            _wait(step.wait, stop, work.keep_alive, KEEP_ALIVE_EVERY)
     return stored
 
 

@@ -47,11 +47,6 @@ class JobService:
         """This process's job runner (JOB_BACKEND=sqlite), or None."""
         return self._runner
 
-    @property
-    def backend(self) -> str:
-        """The store's backend (sqlite or redis)."""
-        return self._store.backend
-
     def submit(self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str) -> Job:
         """Store a new job (ServiceError if it is empty or over MAX_JOB_SIZE) and hand it to a runner."""
         job = self._store.create(country, identifier_type, values, refresh=refresh, source=source, max_items=self._max_items)
