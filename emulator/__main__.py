@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -23,6 +24,16 @@ def _statuses(value: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _plans(value: str) -> dict[str, list[float]]:
+    try:
+        plans = json.loads(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--plans is not JSON: {exc}") from exc
+    if not isinstance(plans, dict):
+        raise argparse.ArgumentTypeError('--plans must be a JSON object, e.g. {"getItemOffersBatch": [10, 10]}')
+    return plans
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface; defaults are EmulatorOptions' defaults."""
     d = EmulatorOptions()
@@ -34,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=d.rate, help="usage plan: requests/s per operation (default 2)")
     p.add_argument("--burst", type=int, default=d.burst, help="usage plan: burst per operation (default 2)")
     p.add_argument("--announced-rate", type=float, default=None, help="rate sent in x-amzn-RateLimit-Limit (default: --rate)")
+    p.add_argument(
+        "--plans",
+        type=_plans,
+        default={},
+        help="JSON of [rate, burst] by operation, overriding the models' plans, e.g. '{\"getItemOffersBatch\": [10, 10]}'",
+    )
     p.add_argument("--fault-rate", type=float, default=d.fault_rate, help="probability an admitted call answers 5xx")
     p.add_argument("--fault-statuses", type=_statuses, default=d.fault_statuses, help="comma-separated statuses (default 500,503)")
     p.add_argument("--drop-rate", type=float, default=d.drop_rate, help="probability the connection is closed without a response")
@@ -57,6 +74,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         rate=args.rate,
         burst=args.burst,
         announced_rate=args.announced_rate,
+        plans=args.plans,
         fault_rate=args.fault_rate,
         fault_statuses=args.fault_statuses,
         drop_rate=args.drop_rate,

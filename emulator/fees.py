@@ -251,14 +251,19 @@ def _object(value: Any, where: str, schema: str) -> dict[str, Any]:
     return value
 
 
+# The emulator's bound on an amount (the model states none): the rate card's decimal arithmetic, to the
+# cent, stays exact below it, and no Amazon listing is priced anywhere near it.
+MAX_AMOUNT = 1e12
+
+
 def _money(value: Any, where: str) -> Money:
     money = _object(value, where, "MoneyType")
     currency = _required(money, "CurrencyCode", where)
     if not isinstance(currency, str) or not currency.strip():
         raise InvalidInput(f"Invalid value for parameter '{where}.CurrencyCode': expected an ISO 4217 currency code.")
     amount = _required(money, "Amount", where)
-    if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) or amount < 0:
-        raise InvalidInput(f"Invalid value '{amount}' for parameter '{where}.Amount': expected a number >= 0.")
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) or not 0 <= amount < MAX_AMOUNT:
+        raise InvalidInput(f"Invalid value '{amount}' for parameter '{where}.Amount': expected a number >= 0 and below {MAX_AMOUNT:.0f}.")
     return Money(currency.strip(), _decimal(float(amount)))
 
 

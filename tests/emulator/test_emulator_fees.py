@@ -392,6 +392,7 @@ def _price(request: dict[str, Any]) -> dict[str, Any]:
         ("B000000013", _changed(lambda r: _price(r).pop("ListingPrice")), "PriceToEstimateFees.ListingPrice"),
         ("B000000013", _changed(lambda r: _price(r)["ListingPrice"].update(Amount=-1)), "ListingPrice.Amount"),
         ("B000000013", _changed(lambda r: _price(r)["ListingPrice"].update(Amount="7.99")), "ListingPrice.Amount"),
+        ("B000000013", _changed(lambda r: _price(r)["ListingPrice"].update(Amount=4.6e307)), "ListingPrice.Amount"),
         ("B000000013", _changed(lambda r: _price(r)["ListingPrice"].pop("CurrencyCode")), "ListingPrice.CurrencyCode"),
         ("B000000013", _changed(lambda r: _price(r).update(Shipping={"Amount": 1})), "Shipping.CurrencyCode"),
         ("B000000013", _changed(lambda r: _price(r).update(Points={"PointsNumber": -3})), "Points.PointsNumber"),

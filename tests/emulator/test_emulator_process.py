@@ -17,12 +17,14 @@ from emulator.process import REPO_ROOT, emulator_output, free_port, start_emulat
 
 def test_process_starts_answers_and_stops() -> None:
     port = free_port()
-    proc = start_emulator_process(port, extra_args=["--rate", "5", "--burst", "3", "--seed", "4"])
+    plans = '{"getItemOffersBatch": [10, 4]}'
+    proc = start_emulator_process(port, extra_args=["--rate", "5", "--burst", "3", "--seed", "4", "--plans", plans])
     try:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/_emulator/health").json() == {"status": "ok"}
         config = httpx.get(f"{base}/_emulator/config").json()
         assert (config["rate"], config["burst"], config["seed"]) == (5.0, 3, 4)
+        assert config["plans"] == {"getItemOffersBatch": [10.0, 4]}
         assert f"SP-API emulator listening on http://127.0.0.1:{port}" in emulator_output(proc)
     finally:
         stop_emulator_process(proc)
@@ -48,6 +50,10 @@ def test_bad_arguments_are_rejected() -> None:
     )
     assert result.returncode == 2
     assert "fault_rate" in result.stderr
+    not_json = subprocess.run(
+        [sys.executable, "-m", "emulator", "--port", "0", "--plans", "fast"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert not_json.returncode == 2 and "--plans is not JSON" in not_json.stderr
 
 
 def test_importing_the_package_has_no_side_effects() -> None:

@@ -9,6 +9,7 @@ a documented status, content type and headers, and a body that matches its docum
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import tempfile
 from collections import Counter
@@ -31,6 +32,7 @@ from app import __version__
 from config import Settings
 from emulator.process import start_emulator_process, stop_emulator_process
 from routes.openapi import build_spec
+from services.spapi import OPERATION_PLANS
 from tests.helpers.service import GUNICORN, ROOT, clean_env, free_port, stop, wait_for_health
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance, response_schema_conformance]
@@ -88,7 +90,12 @@ class Tally:
 def service_url() -> Iterator[str]:
     """gunicorn -c gunicorn.conf.py 'app:create_app()' in emulator mode, against an emulator at 50 requests/s."""
     emulator_port, port = free_port(), free_port()
-    emulator = start_emulator_process(emulator_port, extra_args=["--rate", PLAN_RATE, "--burst", PLAN_RATE, "--exit-with-parent"])
+    # Every operation at PLAN_RATE: the catalog's by --rate/--burst, the datasets' (include) by --plans. The service
+    # starts at the models' plans and takes the announced one after each operation's first call.
+    plans = json.dumps(dict.fromkeys(OPERATION_PLANS, [float(PLAN_RATE), int(PLAN_RATE)]))
+    emulator = start_emulator_process(
+        emulator_port, extra_args=["--rate", PLAN_RATE, "--burst", PLAN_RATE, "--plans", plans, "--exit-with-parent"]
+    )
     env = clean_env(
         PORT=str(port),
         SP_API_ENDPOINT=f"http://127.0.0.1:{emulator_port}",
