@@ -25,6 +25,7 @@ from routes.errors import register_error_handlers
 from services.asin_service import AsinService
 from services.cache import build_cache
 from services.circuit import RegionCircuits
+from services.dataset_fetch import DatasetFetcher
 from services.health import UpstreamHealth
 from services.jobs import RedisJobService, build_jobs
 from services.spapi import OPERATION_PLANS, SpApiClient, is_outage
@@ -118,7 +119,8 @@ def build_services(app: Flask, settings: Settings) -> None:
         not_found_ttl=settings.cache_not_found_ttl,
     )
     spapi.warm_up(resolve_country(settings.default_country))
-    service = AsinService(spapi, cache, max_workers=settings.max_workers)
+    datasets = DatasetFetcher(spapi, cache, seller_id=settings.effective_seller_id(), ttls=settings.dataset_ttls())
+    service = AsinService(spapi, cache, max_workers=settings.max_workers, datasets=datasets)
     job_service = build_jobs(settings, service, part_task=f"{__name__}.{run_job_part.__name__}")
     status = ServiceStatus(
         mode=settings.mode,

@@ -59,6 +59,13 @@ class Settings:
     cache_backend: str = "sqlite"
     cache_ttl: float = 86400.0
     cache_not_found_ttl: float = 3600.0
+    # How long each dataset `include` adds is kept in that cache (seconds): prices and offers move
+    # within the hour; fees (by ASIN, price and fulfilment) and inbound eligibility change rarely.
+    pricing_ttl: float = 3600.0
+    offers_ttl: float = 3600.0
+    fees_ttl: float = 604800.0
+    restrictions_ttl: float = 86400.0
+    eligibility_ttl: float = 604800.0
     # Files of the sqlite limiter and cache.
     data_dir: str = "data"
     # Redis for RATE_LIMIT_BACKEND=redis and CACHE_BACKEND=redis (a password in it is a secret).
@@ -149,6 +156,16 @@ class Settings:
             "lwa_app_id": sandbox.CLIENT_ID,
             "lwa_client_secret": sandbox.CLIENT_SECRET,
             "refresh_token": sandbox.REFRESH_TOKEN,
+        }
+
+    def dataset_ttls(self) -> dict[str, float]:
+        """Each dataset's cache TTL in seconds (0: not cached), by the name `include` uses."""
+        return {
+            "pricing": self.pricing_ttl,
+            "offers": self.offers_ttl,
+            "fees": self.fees_ttl,
+            "restrictions": self.restrictions_ttl,
+            "eligibility": self.eligibility_ttl,
         }
 
     def effective_seller_id(self) -> str:
@@ -284,6 +301,11 @@ PARSERS: dict[str, _Parser] = {
     "cache_backend": _choice(CACHE_BACKENDS, str.lower),
     "cache_ttl": _number(0, exclusive_min=True),
     "cache_not_found_ttl": _number(0),
+    "pricing_ttl": _number(0),
+    "offers_ttl": _number(0),
+    "fees_ttl": _number(0),
+    "restrictions_ttl": _number(0),
+    "eligibility_ttl": _number(0),
     "data_dir": _Parser(_nonempty, "a directory path"),
     "redis_url": _Parser(_redis_url, "a redis://, rediss:// or unix:// URL"),
     "job_backend": _choice(JOB_BACKENDS, str.lower),

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.routing import PathConverter
 
-from routes import asin_service, json_object, refresh_requested
+from routes import asin_service, dataset_request, json_object
 from routes.errors import entry_response
 from services import errors
 from services.errors import ServiceError
@@ -25,11 +25,12 @@ class AnyPathConverter(PathConverter):
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", AnyPathConverter))
 
 
-def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Response, int]:
+def _single(asin: object, country: object, body: dict[str, Any] | None) -> Response | tuple[Response, int]:
     g.asin_count = 1
+    wanted = dataset_request(body, [asin], single=True)
     service = asin_service()
     try:
-        entry = service.lookup(asin, country, refresh=refresh)
+        entry = service.lookup(asin, country, refresh=wanted.refresh, datasets=wanted)
     except ServiceError as failure:
         entry = service.failure_entry(asin, country, failure)
     return entry_response(entry)
@@ -37,18 +38,21 @@ def _single(asin: object, country: object, refresh: bool) -> Response | tuple[Re
 
 @bp.get("/asin/<anypath:asin>")
 def get_asin(asin: str) -> Response | tuple[Response, int]:
-    """Facts for one ASIN; the marketplace from ?country= (default DEFAULT_COUNTRY); ?refresh=true skips the cache."""
+    """Facts for one ASIN; the marketplace from ?country= (default DEFAULT_COUNTRY); ?refresh=true skips the cache.
+
+    ?include=pricing,offers,fees,restrictions,eligibility adds those datasets; ?price= and ?fulfillment= are for fees.
+    """
     country = request.args.get("country") or current_app.config["SETTINGS"].default_country
-    return _single(asin, country, refresh_requested())
+    return _single(asin, country, None)
 
 
 @bp.post("/asin/<country>")
 def post_asin(country: str) -> Response | tuple[Response, int]:
-    """Facts for the ASIN in `{"asin": "...", "refresh": false}` in `country`."""
+    """Facts for the ASIN in `{"asin": "...", "refresh": false, "include": [...], "price": 19.99}` in `country`."""
     body = json_object()
     if "asin" not in body:
         raise ServiceError(errors.INVALID_REQUEST, 'The body needs an \'asin\' field, e.g. {"asin": "B07N4M94X4"}')
-    return _single(body["asin"], country, refresh_requested(body))
+    return _single(body["asin"], country, body)
 
 
 def _batch_items(body: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -79,8 +83,10 @@ def post_batch(country: str) -> Response | tuple[Response, int]:
     """Facts for every ASIN in `{"asins": [...]}`, or every code in `{"identifiers": [...], "identifier_type": "UPC"}`, in order."""
     body = json_object()
     field, items = _batch_items(body)
-    refresh = refresh_requested(body)
+    if field == "identifiers" and "prices" in body:
+        raise ServiceError(errors.INVALID_REQUEST, "'prices' is by ASIN: send it with 'asins', not 'identifiers'")
+    wanted = dataset_request(body, items)
     service = asin_service()
     if field == "identifiers":
-        return jsonify(service.batch_lookup_identifiers(items, body["identifier_type"], country, refresh=refresh))
-    return jsonify(service.batch_lookup(items, country, refresh=refresh))
+        return jsonify(service.batch_lookup_identifiers(items, body["identifier_type"], country, refresh=wanted.refresh, datasets=wanted))
+    return jsonify(service.batch_lookup(items, country, refresh=wanted.refresh, datasets=wanted))

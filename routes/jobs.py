@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
-from routes import job_service, json_object, refresh_requested
+from routes import include_requested, job_service, json_object, refresh_requested
 from services import errors
 from services.entries import LookupEntry
 from services.entry_csv import csv_rows, ndjson_lines
@@ -48,8 +48,8 @@ def _identifier_type(raw: object) -> str:
         raise ServiceError(errors.INVALID_IDENTIFIER, str(exc)) from None
 
 
-def _json_items() -> tuple[str, list[str], bool, str]:
-    """(identifier type, values, refresh, source) of a JSON job body."""
+def _json_items() -> tuple[str, list[str], bool, str, tuple[str, ...]]:
+    """(identifier type, values, refresh, source, include) of a JSON job body."""
     body = json_object()
     has_asins, has_identifiers = "asins" in body, "identifiers" in body
     if has_asins == has_identifiers:
@@ -60,11 +60,12 @@ def _json_items() -> tuple[str, list[str], bool, str]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ServiceError(errors.INVALID_REQUEST, "'asins' / 'identifiers' must be a list of strings")
     identifier_type = "ASIN" if has_asins else _identifier_type(body.get("identifier_type"))
-    return identifier_type, values, refresh_requested(body), "json"
+    return identifier_type, values, refresh_requested(body), "json", include_requested(body)
 
 
-def _upload_items() -> tuple[str, Iterable[str], bool, str]:
-    """(identifier type, values, refresh, source) of a CSV body or multipart upload, read as a stream."""
+def _upload_items() -> tuple[str, Iterable[str], bool, str, tuple[str, ...]]:
+    """(identifier type, values, refresh, source, include) of a CSV body or multipart upload, read as a stream; include from ?include=."""
+    include = include_requested()
     request.max_content_length = current_app.config["SETTINGS"].max_upload_size
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file") or next(iter(request.files.values()), None)
@@ -84,7 +85,7 @@ def _upload_items() -> tuple[str, Iterable[str], bool, str]:
         # ASIN too (a column the header or its values made look like codes); codes as for JSON jobs.
         identifier_type = "ASIN" if override.strip().upper() == "ASIN" else _identifier_type(override)
     source = f"csv:{name}" + (f" column {column.column}" if column.column else " (no header)")
-    return identifier_type, column.values, refresh_requested(), source
+    return identifier_type, column.values, refresh_requested(), source, include
 
 
 @bp.post("/jobs/<country>")
@@ -95,15 +96,15 @@ def create_job(country: str) -> tuple[Response, int, dict[str, str]]:
     except UnknownCountry as exc:
         raise ServiceError(errors.INVALID_COUNTRY, str(exc)) from None
     if request.is_json:
-        identifier_type, values, refresh, source = _json_items()
+        identifier_type, values, refresh, source, include = _json_items()
     elif request.mimetype in _CSV_TYPES or request.mimetype == "multipart/form-data":
-        identifier_type, values, refresh, source = _upload_items()
+        identifier_type, values, refresh, source, include = _upload_items()
     else:
         raise ServiceError(
             errors.UNSUPPORTED_MEDIA_TYPE, "Send the list as JSON (application/json), a CSV body (text/csv) or a multipart upload"
         )
     try:
-        job = job_service().submit(code, identifier_type, values, refresh=refresh, source=source)
+        job = job_service().submit(code, identifier_type, values, refresh=refresh, source=source, include=include)
     except CsvError as exc:
         raise ServiceError(errors.INVALID_CSV, str(exc)) from None
     g.asin_count = job.total
@@ -165,7 +166,7 @@ def get_results(job_id: str) -> Response:
     headers = {"X-Job-Status": job.status, "X-Job-Done": str(job.done), "X-Job-Total": str(job.total)}
     if fmt == "csv":
         headers["Content-Disposition"] = f'attachment; filename="job-{job_id}.csv"'
-        body: Iterator[str] = csv_rows((value, entry) for _, value, entry in answered)
+        body: Iterator[str] = csv_rows(((value, entry) for _, value, entry in answered), include=job.include)
     elif fmt == "ndjson":
         body = ndjson_lines(entry for _, _, entry in answered)
     else:

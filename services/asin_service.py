@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from services import errors
 from services.cache import ResultCache
+from services.dataset_fetch import DatasetFetcher, DatasetRequest, PendingDatasets
 from services.entries import LookupEntry, failed_entry, found_entry, identifier_failed_entry, identifier_matched_entry
 from services.errors import ServiceError
 from services.spapi import SEARCH_MAX_IDENTIFIERS, CallCount, SpApiClient
@@ -92,9 +93,18 @@ class InFlight:
 class AsinService:
     """Looks ASINs up through the cache and SP-API: getCatalogItem for one, searchCatalogItems (20 a call) for many."""
 
-    def __init__(self, spapi: SpApiClient, cache: ResultCache, *, max_workers: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        spapi: SpApiClient,
+        cache: ResultCache,
+        *,
+        max_workers: int,
+        datasets: DatasetFetcher | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._spapi = spapi
         self.cache = cache
+        self._datasets = datasets
         self._clock = clock
         self._inflight = InFlight()
         # Shared by all batches, so concurrent batches queue for MAX_WORKERS threads in total.
@@ -103,16 +113,20 @@ class AsinService:
     def close(self) -> None:
         """Stop the batch pool after the running chunks finish; close the cache."""
         self._pool.shutdown(wait=True)
+        if self._datasets is not None:
+            self._datasets.close()
         self.cache.close()
 
-    def lookup(self, asin: object, country: object, *, refresh: bool = False) -> LookupEntry:
-        """One ASIN's entry (success, or failure with its error); ServiceError for a bad ASIN or country."""
+    def lookup(self, asin: object, country: object, *, refresh: bool = False, datasets: DatasetRequest | None = None) -> LookupEntry:
+        """One ASIN's entry (success, or failure with its error), with the `datasets` asked for; ServiceError for a bad ASIN or country."""
         marketplace = resolve_marketplace(country)
         try:
             normalized = normalize_asin(asin)
         except InvalidAsin as exc:
             raise ServiceError(errors.INVALID_ASIN, str(exc)) from None
+        pending = self._start_datasets(marketplace, [normalized], datasets)
         entries, _ = self._resolve(marketplace, [normalized], refresh, self._fetch_single_now)
+        self._add_datasets(entries, pending)
         return entries[normalized]
 
     def failure_entry(self, asin: object, country: object, failure: ServiceError) -> LookupEntry:
@@ -123,8 +137,14 @@ class AsinService:
             marketplace = None
         return failed_entry(asin, marketplace, failure, fetched=False)
 
-    def batch_lookup(self, asins: list[Any], country: object, *, refresh: bool = False) -> dict[str, Any]:
-        """Entries for every position of `asins`, in order; duplicates and cached ASINs fetched once or not at all."""
+    def batch_lookup(
+        self, asins: list[Any], country: object, *, refresh: bool = False, datasets: DatasetRequest | None = None
+    ) -> dict[str, Any]:
+        """Entries for every position of `asins`, in order; duplicates and cached ASINs fetched once or not at all.
+
+        The `datasets` asked for are fetched beside the catalog lookup, for every valid ASIN; an ASIN
+        the catalog does not find carries none.
+        """
         marketplace = resolve_marketplace(country)
         started = self._clock()
         results: list[LookupEntry | None] = [None] * len(asins)
@@ -135,22 +155,34 @@ class AsinService:
             except InvalidAsin as exc:
                 results[index] = failed_entry(raw, marketplace, ServiceError(errors.INVALID_ASIN, str(exc)), fetched=False)
 
+        pending = self._start_datasets(marketplace, list(positions), datasets)
         entries, counts = self._resolve(marketplace, list(positions), refresh, self._fetch_chunks_in_pool)
+        counts.append(self._add_datasets(entries, pending))
         for asin, indexes in positions.items():
             for index in indexes:
                 results[index] = entries[asin]
         return self._batch_answer("batch", "ASINs", marketplace, asins, results, positions, entries, counts, started)
 
-    def lookup_list(self, values: list[Any], identifier_type: str, country: object, *, refresh: bool = False) -> list[LookupEntry]:
+    def lookup_list(
+        self, values: list[Any], identifier_type: str, country: object, *, refresh: bool = False, datasets: DatasetRequest | None = None
+    ) -> list[LookupEntry]:
         """Entries for `values` in order: ASINs (`identifier_type` "ASIN") or codes of a type batch_lookup_identifiers takes."""
         if identifier_type == "ASIN":
-            return self.batch_lookup(values, country, refresh=refresh)["results"]
-        return self.batch_lookup_identifiers(values, identifier_type, country, refresh=refresh)["results"]
+            return self.batch_lookup(values, country, refresh=refresh, datasets=datasets)["results"]
+        return self.batch_lookup_identifiers(values, identifier_type, country, refresh=refresh, datasets=datasets)["results"]
 
     def batch_lookup_identifiers(
-        self, identifiers: list[Any], identifier_type: object, country: object, *, refresh: bool = False
+        self,
+        identifiers: list[Any],
+        identifier_type: object,
+        country: object,
+        *,
+        refresh: bool = False,
+        datasets: DatasetRequest | None = None,
     ) -> dict[str, Any]:
         """batch_lookup for UPC/EAN/GTIN/ISBN/JAN codes: each position answered by its best-ranked ASIN, with every match.
+
+        The `datasets` asked for are those of each code's best-ranked ASIN, fetched once the codes are resolved.
 
         A code that is not valid (length, check digit) is an INVALID_IDENTIFIER entry and costs no
         SP-API call; a bad `identifier_type` or country refuses the whole batch (ServiceError).
@@ -172,6 +204,8 @@ class AsinService:
 
         fetch = self._in_pool(functools.partial(self._search_identifier_chunk, kind), _identifier_key_failed)
         entries, counts = self._resolve(marketplace, list(positions), refresh, fetch)
+        matched = [entry["asin"] for entry in entries.values() if entry["success"]]
+        counts.append(self._add_datasets(entries, self._start_datasets(marketplace, matched, datasets)))
         for key, indexes in positions.items():
             for index in indexes:
                 results[index] = entries[key]
@@ -224,7 +258,26 @@ class AsinService:
             "api_calls": api_calls,
         }
 
-    # -- cache, in-flight sharing, SP-API ---------------------------------------------------
+    # -- datasets, cache, in-flight sharing, SP-API -------------------------------------------
+
+    def _start_datasets(self, marketplace: Marketplace, asins: list[str], wanted: DatasetRequest | None) -> PendingDatasets | None:
+        if wanted is None or not wanted.include or not asins:
+            return None
+        if self._datasets is None:
+            raise ServiceError(errors.INVALID_REQUEST, "This service fetches no datasets")
+        return self._datasets.start(marketplace, asins, wanted)
+
+    @staticmethod
+    def _add_datasets(entries: dict[str, LookupEntry], pending: PendingDatasets | None) -> CallCount:
+        """Replace each found entry of `entries` by a copy carrying its ASIN's datasets; the SP-API calls they took."""
+        if pending is None:
+            return CallCount()
+        found, calls = pending.result()
+        for key, entry in entries.items():
+            if entry["success"] and entry["asin"] in found:
+                # A copy: the entry itself may be the cache's or another request's.
+                entries[key] = cast(LookupEntry, {**entry, **found[entry["asin"]]})
+        return CallCount(sent=calls)
 
     def _resolve(
         self, marketplace: Marketplace, keys: list[str], refresh: bool, fetch: Fetch

@@ -1,4 +1,4 @@
-"""The result cache: per-(marketplace, ASIN) lookup results kept in SQLite, Redis, or nowhere.
+"""The result cache: per-(marketplace, ASIN) lookup results, and their datasets, kept in SQLite, Redis, or nowhere.
 
 Successes are kept `ttl` seconds and NOT_FOUND answers `not_found_ttl` seconds; no other failure
 is kept (a THROTTLED answer is about that moment, not about the ASIN). Each stored record carries
@@ -115,20 +115,24 @@ class ResultCache:
             metrics.count_cache_lookups(len(found), len(keys) - len(found))
         return found
 
-    def put_many(self, marketplace_id: str, entries: Mapping[str, LookupEntry]) -> None:
-        """Store successes for `ttl` and NOT_FOUND answers for `not_found_ttl`; nothing else, and never raise."""
+    def put_many(self, marketplace_id: str, entries: Mapping[str, Mapping[str, Any]], *, ttl: float | None = None) -> None:
+        """Store successes for `ttl` and NOT_FOUND answers for `not_found_ttl`; nothing else, and never raise.
+
+        With `ttl` given, `entries` are datasets (services/datasets.py) under their own keys: those
+        without an error are kept that long, and no error is kept.
+        """
         now = self._clock()
         rows: list[tuple[str, str, float, float]] = []
         for asin, entry in entries.items():
-            ttl = self._ttl_of(entry)
-            if ttl is None:
+            keep = self._ttl_of(entry) if ttl is None else (ttl if ttl > 0 and "error" not in entry else None)
+            if keep is None:
                 continue
             try:
-                text = json.dumps({"expires_at": now + ttl, "entry": entry}, separators=(",", ":"))
+                text = json.dumps({"expires_at": now + keep, "entry": entry}, separators=(",", ":"))
             except (TypeError, ValueError) as exc:  # not JSON: the entry is answered, just not kept
                 self._failed("put_many", marketplace_id, 1, exc)
                 continue
-            rows.append((cache_key(marketplace_id, asin), text, ttl, now + ttl))
+            rows.append((cache_key(marketplace_id, asin), text, keep, now + keep))
         if rows:
             self._attempt("put_many", marketplace_id, len(rows), lambda: self._write(rows, now))
 
@@ -150,7 +154,7 @@ class ResultCache:
     def close(self) -> None:
         """Release connections; a later call opens new ones."""
 
-    def _ttl_of(self, entry: LookupEntry) -> float | None:
+    def _ttl_of(self, entry: Mapping[str, Any]) -> float | None:
         if entry.get("success") is True:
             ttl = self.ttl
         elif isinstance(entry.get("error"), Mapping) and entry["error"].get("code") == errors.NOT_FOUND:
@@ -228,7 +232,7 @@ class ResultCache:
 class NullResultCache(ResultCache):
     """CACHE_BACKEND=none: every lookup is a miss and nothing is stored."""
 
-    def put_many(self, marketplace_id: str, entries: Mapping[str, LookupEntry]) -> None:
+    def put_many(self, marketplace_id: str, entries: Mapping[str, Mapping[str, Any]], *, ttl: float | None = None) -> None:
         """Store nothing."""
 
 

@@ -50,6 +50,12 @@ class LookupEntry(TypedDict, total=False):
     ItemDimensions: dict[str, Any] | None
     PackageDimensions: dict[str, Any] | None
     ParentAsin: str | None
+    # The datasets `include` asked for (services/datasets.py): each one's facts, or its own `error`.
+    Pricing: dict[str, Any]
+    Offers: dict[str, Any]
+    Fees: dict[str, Any]
+    Restrictions: dict[str, Any]
+    Eligibility: dict[str, Any]
     # A failure: ServiceError.as_error(), its code one of services.errors.ENTRY_CODES.
     error: dict[str, Any]
     cached: Required[bool]

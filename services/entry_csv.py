@@ -70,7 +70,37 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "other_asins",
 )
 
+# The columns each dataset adds after RESULT_COLUMNS when a job includes it: its facts flattened, and its error's code.
+# `buy_box_price` is Pricing's, or Offers' when pricing is not included; `currency` once for every money dataset.
+DATASET_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pricing": ("buy_box_price", "buy_box_listing_price", "buy_box_shipping", "new_offer_count", "used_offer_count", "pricing_error"),
+    "offers": (
+        "buy_box_price",
+        "buy_box_seller",
+        "lowest_fba_price",
+        "lowest_fbm_price",
+        "offer_count",
+        "fba_offer_count",
+        "fbm_offer_count",
+        "amazon_on_listing",
+        "offers_error",
+    ),
+    "fees": ("fees_price", "fees_price_source", "referral_fee", "fba_fee", "closing_fee", "other_fees", "total_fees", "fees_error"),
+    "restrictions": ("restriction_status", "approval_url", "restriction_reasons", "restrictions_error"),
+    "eligibility": ("inbound_eligible", "ineligibility_reasons", "eligibility_error"),
+}
+_MONEY_DATASETS = ("pricing", "offers", "fees")
+
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def result_columns(include: Iterable[str] = ()) -> tuple[str, ...]:
+    """RESULT_COLUMNS, then the columns of each dataset `include` names (services/datasets.py's order), each once."""
+    wanted = set(include)
+    extra = [column for name, columns in DATASET_COLUMNS.items() if name in wanted for column in columns]
+    if wanted.intersection(_MONEY_DATASETS):
+        extra.append("currency")
+    return RESULT_COLUMNS + tuple(dict.fromkeys(extra))
 
 
 def _cell(value: Any) -> str:
@@ -142,8 +172,45 @@ def _result_cells(input_value: str, entry: LookupEntry | None) -> dict[str, Any]
     }
 
 
-def csv_rows(items: Iterable[tuple[str, LookupEntry | None]], *, bom: bool = False) -> Iterator[str]:
-    """The RESULT_COLUMNS header line, then one CRLF-terminated line per (input, entry or None for pending)."""
+def _dataset_cells(entry: Mapping[str, Any], include: frozenset[str]) -> dict[str, Any]:
+    """The DATASET_COLUMNS cells of the datasets `include` names that the entry carries."""
+
+    def facts(key: str) -> Mapping[str, Any]:
+        found = entry.get(key)
+        return found if key.lower() in include and isinstance(found, Mapping) else {}
+
+    def error_code(key: str) -> Any:
+        error = facts(key).get("error")
+        return error.get("code") if isinstance(error, Mapping) else None
+
+    def codes(reasons: Any) -> str:
+        return ";".join(str(r.get("code")) for r in reasons if isinstance(r, Mapping)) if isinstance(reasons, list) else ""
+
+    pricing, offers, fees = facts("Pricing"), facts("Offers"), facts("Fees")
+    restrictions, eligibility = facts("Restrictions"), facts("Eligibility")
+    approval = next(
+        (r.get("approval_url") for r in restrictions.get("reasons") or [] if isinstance(r, Mapping) and r.get("approval_url")), None
+    )
+    cells: dict[str, Any] = {
+        **{column: offers.get(column) for column in DATASET_COLUMNS["offers"]},
+        **{column: pricing.get(column) for column in DATASET_COLUMNS["pricing"] if "pricing" in include},
+        "fees_price": fees.get("price"),
+        "fees_price_source": fees.get("price_source"),
+        **{column: fees.get(column) for column in ("referral_fee", "fba_fee", "closing_fee", "other_fees", "total_fees")},
+        "restriction_status": restrictions.get("status"),
+        "approval_url": approval,
+        "restriction_reasons": codes(restrictions.get("reasons")),
+        "inbound_eligible": eligibility.get("eligible"),
+        "ineligibility_reasons": codes(eligibility.get("reasons")),
+        "currency": next((found.get("currency") for found in (pricing, offers, fees) if found.get("currency")), None),
+    }
+    for key in ("Pricing", "Offers", "Fees", "Restrictions", "Eligibility"):
+        cells[f"{key.lower()}_error"] = error_code(key)
+    return cells
+
+
+def csv_rows(items: Iterable[tuple[str, LookupEntry | None]], *, bom: bool = False, include: Iterable[str] = ()) -> Iterator[str]:
+    """The header line (result_columns(include)), then one CRLF-terminated line per (input, entry or None for pending)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -155,10 +222,14 @@ def csv_rows(items: Iterable[tuple[str, LookupEntry | None]], *, bom: bool = Fal
         return text
 
     # Excel reads a CSV without a byte-order mark as the local code page, garbling non-ASCII titles.
-    yield ("\ufeff" if bom else "") + line(RESULT_COLUMNS)
+    included = frozenset(include)
+    columns = result_columns(included)
+    yield ("\ufeff" if bom else "") + line(columns)
     for input_value, entry in items:
         cells = _result_cells(input_value, entry)
-        yield line(_cell(cells.get(column)) for column in RESULT_COLUMNS)
+        if included and entry is not None:
+            cells.update(_dataset_cells(entry, included))
+        yield line(_cell(cells.get(column)) for column in columns)
 
 
 def ndjson_lines(items: Iterable[LookupEntry]) -> Iterator[str]:

@@ -42,6 +42,8 @@ ENTRY_CODES = (
 # -- codes of a dataset's error inside an entry (fees, restrictions, eligibility), beside ENTRY_CODES ---
 # Listings Restrictions needs the seller's merchant token: SELLER_ID is not set (live mode).
 SELLER_ID_MISSING = "SELLER_ID_MISSING"
+# Fees need a price: none was given, and SP-API shows no Buy Box (nor, when offers were asked, any offer).
+NO_PRICE = "NO_PRICE"
 
 # -- codes of a request refused as a whole ---------------------------------------------------------
 INVALID_REQUEST = "INVALID_REQUEST"

@@ -18,7 +18,7 @@ from services.datasets import dataset, dataset_error
 from services.errors import ServiceError
 from services.pricing_item import dicts, offers_facts, pricing_facts
 from services.spapi import CallCount, SpApiClient, status_failure_code
-from utils.marketplaces import Marketplace, amazon_seller_id
+from utils.marketplaces import CURRENCIES, Marketplace, amazon_seller_id
 
 # getCompetitivePricing's Asins and getItemOffersBatch's requests take at most 20 items (the model: maxItems 20).
 MAX_ASINS_PER_CALL = 20
@@ -50,6 +50,11 @@ def _not_found_if_unknown(failure: ServiceError) -> ServiceError:
     if failure.code == errors.UPSTREAM_REJECTED and _UNKNOWN_ASIN in failure.message:
         return ServiceError(errors.NOT_FOUND, failure.message)
     return failure
+
+
+def _in_currency(facts: dict[str, Any], marketplace: Marketplace) -> dict[str, Any]:
+    """The facts with their currency named even where SP-API listed no price: the marketplace's."""
+    return {**facts, "currency": facts["currency"] or CURRENCIES[marketplace.code]}
 
 
 # --------------------------------------------------------------------------- getCompetitivePricing
@@ -86,7 +91,7 @@ def _pricing_chunk(spapi: SpApiClient, marketplace: Marketplace, chunk: list[str
             status = 400 if entry.get("status") == "ClientError" else 500
             results[asin] = dataset_error(_item_failure("getCompetitivePricing", asin, status, entry.get("errors")))
         else:
-            results[asin] = dataset(pricing_facts(entry))
+            results[asin] = dataset(_in_currency(pricing_facts(entry), marketplace))
     return results
 
 
@@ -118,7 +123,7 @@ def item_offers(
         for asin in chunk:
             answer = answers[asin]
             if answer.payload is not None:
-                results[asin] = dataset(offers_facts(answer.payload, amazon))
+                results[asin] = dataset(_in_currency(offers_facts(answer.payload, amazon), marketplace))
             else:
                 assert answer.failure is not None
                 results[asin] = dataset_error(answer.failure)

@@ -74,6 +74,8 @@ class Job:
     run_started_at: float | None
     run_done_start: int
     error: str | None
+    # The datasets each entry carries besides the catalog's facts (services/datasets.py's names).
+    include: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -103,6 +105,7 @@ class Job:
             "marketplace_id": marketplace_id,
             "identifier_type": self.identifier_type,
             "refresh": self.refresh,
+            "include": list(self.include),
             "source": self.source,
             "counts": {
                 "total": self.total,
@@ -143,7 +146,17 @@ class JobStore(Protocol):
     backend: str
     location: str
 
-    def create(self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str, max_items: int) -> Job:
+    def create(
+        self,
+        country: str,
+        identifier_type: str,
+        values: Iterable[str],
+        *,
+        refresh: bool,
+        source: str,
+        max_items: int,
+        include: tuple[str, ...] = (),
+    ) -> Job:
         """Store a new queued job with one item per value (in order); ServiceError if empty or over `max_items`."""
 
     def get(self, job_id: str) -> Job | None:

@@ -86,7 +86,17 @@ class RedisJobStore:
             pipe.expire(key, self._retention)
 
     @translate_store_errors((redis.RedisError,), "Redis")
-    def create(self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str, max_items: int) -> Job:
+    def create(
+        self,
+        country: str,
+        identifier_type: str,
+        values: Iterable[str],
+        *,
+        refresh: bool,
+        source: str,
+        max_items: int,
+        include: tuple[str, ...] = (),
+    ) -> Job:
         """Store a new queued job with one item per value (in order); JobError if empty or over `max_items`."""
         job_id = new_job_id()
         now = self._clock()
@@ -102,6 +112,7 @@ class RedisJobStore:
             "country": country,
             "identifier_type": identifier_type,
             "refresh": int(refresh),
+            "include": ",".join(include),
             "source": source,
             "status": QUEUED,
             "total": total,
@@ -134,6 +145,7 @@ class RedisJobStore:
             country=field["country"].decode(),
             identifier_type=field["identifier_type"].decode(),
             refresh=field["refresh"] == b"1",
+            include=tuple(name for name in field.get("include", b"").decode().split(",") if name),
             source=field["source"].decode(),
             status=field["status"].decode(),
             total=int(field["total"]),

@@ -21,6 +21,8 @@ import redis
 
 from services import errors
 from services.asin_service import AsinService
+from services.dataset_fetch import DatasetRequest
+from services.datasets import ENTRY_KEYS
 from services.entries import job_entry
 from services.jobs.model import DONE, FAILED, Entry, Job, PendingItem, process_owner
 from services.jobs.redis_store import UPKEEP_SECONDS, RedisJobStore
@@ -70,10 +72,11 @@ class JobSteps:
         self.retry = retry
         self._service = service
 
-    def run(self, items: list[PendingItem], identifier_type: str, country: str, *, refresh: bool) -> Step:
-        """Look `items` up (at most `size`) and sort their entries; each entry carries its `input`."""
+    def run(self, items: list[PendingItem], identifier_type: str, country: str, *, refresh: bool, include: tuple[str, ...] = ()) -> Step:
+        """Look `items` up (at most `size`), with the datasets `include` names, and sort their entries; each entry carries its `input`."""
         values = [item.input for item in items]
-        entries = self._service.lookup_list(values, identifier_type, country, refresh=refresh)
+        datasets = DatasetRequest(include=include, refresh=refresh)
+        entries = self._service.lookup_list(values, identifier_type, country, refresh=refresh, datasets=datasets)
         step = Step()
         for item, entry in zip(items, entries, strict=True):
             self._sort(step, item, job_entry(item.input, entry))
@@ -81,8 +84,14 @@ class JobSteps:
 
     def _sort(self, step: Step, item: PendingItem, entry: Entry) -> None:
         error = entry.get("error") or {}
+        if entry.get("success"):
+            # A found item is answered, unless one of its datasets failed in passing and may be asked again.
+            error = _dataset_failure(entry) or {}
+            if not error or (error.get("code") != errors.THROTTLED and item.attempts >= self.retry.max_retries):
+                step.answered[item.position] = entry
+                return
         code = error.get("code")
-        if entry.get("success") or errors.is_item_answer(code):
+        if errors.is_item_answer(code):
             step.answered[item.position] = entry
             return
         after = float(error.get("retry_after_seconds") or 0.0)
@@ -97,6 +106,16 @@ class JobSteps:
             step.wait = max(step.wait, after, self.retry.delay(item.attempts + 1))
         else:
             step.unanswered[item.position] = entry
+
+
+def _dataset_failure(entry: Entry) -> dict | None:
+    """The error of the first of the entry's datasets that failed in passing (throttled, SP-API unavailable), if any."""
+    for key in ENTRY_KEYS.values():
+        found = entry.get(key)  # type: ignore[misc]
+        error = found.get("error") if isinstance(found, dict) else None
+        if isinstance(error, dict) and errors.is_transient(error.get("code") or ""):
+            return error
+    return None
 
 
 class JobWork(Protocol):
@@ -135,7 +154,7 @@ def run_steps(work: JobWork, steps: JobSteps, stop: threading.Event) -> int:
         if not items:
             work.complete()
             return stored
-        step = steps.run(items, job.identifier_type, job.country, refresh=job.refresh)
+        step = steps.run(items, job.identifier_type, job.country, refresh=job.refresh, include=job.include)
         if not work.record(step):
             log.info("job %s: no longer held by this worker (cancelled, or taken over); leaving it", work.job_id)
             return stored

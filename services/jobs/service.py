@@ -47,9 +47,13 @@ class JobService:
         """This process's job runner (JOB_BACKEND=sqlite), or None."""
         return self._runner
 
-    def submit(self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str) -> Job:
-        """Store a new job (ServiceError if it is empty or over MAX_JOB_SIZE) and hand it to a runner."""
-        job = self._store.create(country, identifier_type, values, refresh=refresh, source=source, max_items=self._max_items)
+    def submit(
+        self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str, include: tuple[str, ...] = ()
+    ) -> Job:
+        """Store a new job (ServiceError if it is empty or over MAX_JOB_SIZE) and hand it to a runner; `include` names its datasets."""
+        job = self._store.create(
+            country, identifier_type, values, refresh=refresh, source=source, max_items=self._max_items, include=include
+        )
         metrics.count_job_event("created")
         log.info("job %s: queued, %d %s items for %s (%s)", job.id, job.total, identifier_type, country, source)
         self._dispatch(job)

@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_done_start INTEGER NOT NULL DEFAULT 0,
     owner TEXT,
     lease_until REAL NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    include TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (updated_at);
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS job_items (
 
 _JOB_COLUMNS = (
     "id, country, identifier_type, refresh, source, status, total, done, succeeded, failed, cached, "
-    "created_at, started_at, finished_at, updated_at, run_started_at, run_done_start, error"
+    "created_at, started_at, finished_at, updated_at, run_started_at, run_done_start, error, include"
 )
 # Items stored per transaction while a job is created: an upload never holds the write lock long.
 _INSERT_BATCH = 2000
@@ -86,6 +87,7 @@ _RESULTS_PAGE = 500
 def _job(row: tuple[Any, ...]) -> Job:
     values = list(row)
     values[3] = bool(values[3])
+    values[-1] = tuple(name for name in values[-1].split(",") if name)
     return Job(*values)
 
 
@@ -99,9 +101,18 @@ class SQLiteJobStore:
         # and nothing a client waits on for long (a job's answers are written in the background).
         self._file = SQLiteFile(path, busy_timeout=30.0, schema=_SCHEMA)
         self._file.open()
+        self._add_include_column()
         self.location = self._file.location
         self._clock = clock
         self._host = socket.gethostname()
+
+    def _add_include_column(self) -> None:
+        # A file written before jobs took `include` has no such column: add it (every old job included nothing).
+        columns = {row[1] for row in self._connection().execute("PRAGMA table_info(jobs)")}
+        if "include" not in columns:
+            with self._transaction() as conn:
+                if "include" not in {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}:
+                    conn.execute("ALTER TABLE jobs ADD COLUMN include TEXT NOT NULL DEFAULT ''")
 
     def _connection(self) -> sqlite3.Connection:
         return self._file.connection()
@@ -114,15 +125,25 @@ class SQLiteJobStore:
         self._file.close()
 
     @translate_store_errors((sqlite3.Error, OSError), "SQLite")
-    def create(self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str, max_items: int) -> Job:
+    def create(
+        self,
+        country: str,
+        identifier_type: str,
+        values: Iterable[str],
+        *,
+        refresh: bool,
+        source: str,
+        max_items: int,
+        include: tuple[str, ...] = (),
+    ) -> Job:
         """Store a new queued job with one item per value (in order); JobError if over `max_items`."""
         job_id = new_job_id()
         now = self._clock()
         with self._transaction() as conn:
             conn.execute(
-                "INSERT INTO jobs (id, country, identifier_type, refresh, source, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, country, identifier_type, int(refresh), source, RECEIVING, now, now),
+                "INSERT INTO jobs (id, country, identifier_type, refresh, source, status, created_at, updated_at, include) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, country, identifier_type, int(refresh), source, RECEIVING, now, now, ",".join(include)),
             )
         total = 0
         try:

@@ -7,7 +7,6 @@ log gives the arrival time of every call, which is replayed against the plan her
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,21 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulator.process import start_emulator_process, stop_emulator_process
 from tests.helpers.emulator_log import worst_overrun
-from tests.helpers.service import ROOT, SHARED_BY_FOUR_WORKERS, clean_env, free_port, stop, wait_for_health
+from tests.helpers.service import SHARED_BY_FOUR_WORKERS, EmulatorProcess, serve_gunicorn, stop, workers_that_served
 
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 RATE, BURST = 5.0, 3
 CLIENTS = 8
 
 
 def serve(emulator_url: str, tmp_path: Path, **env: str) -> tuple[str, subprocess.Popen]:
-    port = free_port()
-    environment = clean_env(
-        PORT=str(port),
-        SP_API_ENDPOINT=emulator_url,
-        DATA_DIR=str(tmp_path / "data"),
+    return serve_gunicorn(
+        emulator_url,
+        tmp_path / "data",
         GUNICORN_THREADS="8",
         SP_API_RATE=str(RATE),
         SP_API_BURST=str(BURST),
@@ -40,11 +35,6 @@ def serve(emulator_url: str, tmp_path: Path, **env: str) -> tuple[str, subproces
         **SHARED_BY_FOUR_WORKERS,
         **env,
     )
-    command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_health(url, proc)
-    return url, proc
 
 
 def hammer(url: str) -> list[int]:
@@ -65,28 +55,12 @@ def hammer(url: str) -> list[int]:
         return [status for statuses in pool.map(client, range(CLIENTS)) for status in statuses]
 
 
-def workers_that_served(output: str) -> set[str]:
-    """The pids in the access log lines of batch requests."""
-    return {line.split("served-by=<")[1].split(">")[0] for line in output.splitlines() if "served-by=" in line and "/asin/batch" in line}
-
-
-class EmulatorProcess:
-    """The emulator in a process of its own (not sharing the GIL with the eight clients), at RATE and BURST."""
-
-    def __init__(self) -> None:
-        port = free_port()
-        self.proc = start_emulator_process(port, extra_args=["--rate", str(RATE), "--burst", str(BURST)])
-        self.url = f"http://127.0.0.1:{port}"
-
-    def calls(self, operation: str) -> list[dict]:
-        return [c for c in httpx.get(f"{self.url}/_emulator/calls").json()["calls"] if c["operation"] == operation]
-
-
 @pytest.fixture
 def emulator_at_plan() -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess()
+    """The emulator at RATE and BURST."""
+    emulator = EmulatorProcess("--rate", str(RATE), "--burst", str(BURST))
     yield emulator
-    stop_emulator_process(emulator.proc)
+    emulator.stop()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
@@ -100,7 +74,7 @@ def test_four_workers_share_one_plan(backend, emulator_at_plan, tmp_path, reques
     finally:
         output = stop(proc)
     assert statuses == [200] * len(statuses), output[-3000:]
-    assert len(workers_that_served(output)) >= 2, "the test means nothing if one worker served everything"
+    assert len(workers_that_served(output, "/asin/batch")) >= 2, "the test means nothing if one worker served everything"
     for operation, expected in (("searchCatalogItems", CLIENTS * 3 * 2), ("getCatalogItem", CLIENTS * 4)):
         calls = emulator_at_plan.calls(operation)
         assert [c["status"] for c in calls] == [200] * expected, f"{operation}: a 429 means the workers overran the plan"
@@ -115,6 +89,6 @@ def test_without_a_shared_store_four_workers_overrun_the_plan(emulator_at_plan, 
         hammer(url)
     finally:
         output = stop(proc)
-    assert len(workers_that_served(output)) >= 2
+    assert len(workers_that_served(output, "/asin/batch")) >= 2
     statuses = [c["status"] for c in emulator_at_plan.calls("searchCatalogItems")]
     assert statuses.count(429) > 0

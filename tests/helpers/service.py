@@ -12,9 +12,21 @@ from pathlib import Path
 
 import httpx
 
-from emulator.process import free_port
+from emulator.process import free_port, start_emulator_process, stop_emulator_process
 
-__all__ = ["CREDENTIAL_VARS", "GUNICORN", "ROOT", "SHARED_BY_FOUR_WORKERS", "clean_env", "free_port", "stop", "wait_for_health"]
+__all__ = [
+    "CREDENTIAL_VARS",
+    "GUNICORN",
+    "ROOT",
+    "SHARED_BY_FOUR_WORKERS",
+    "EmulatorProcess",
+    "clean_env",
+    "free_port",
+    "serve_gunicorn",
+    "stop",
+    "wait_for_health",
+    "workers_that_served",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -60,3 +72,36 @@ def stop(proc: subprocess.Popen) -> str:
         proc.kill()
         out, _ = proc.communicate()
     return out or ""
+
+
+def serve_gunicorn(emulator_url: str, data_dir: Path, **env: str) -> tuple[str, subprocess.Popen]:
+    """gunicorn (gunicorn.conf.py, as `make run` serves) on a free port against `emulator_url`: its URL and process, once healthy."""
+    port = free_port()
+    environment = clean_env(PORT=str(port), SP_API_ENDPOINT=emulator_url, DATA_DIR=str(data_dir), **env)
+    command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_health(url, proc)
+    return url, proc
+
+
+def workers_that_served(output: str, path: str) -> set[str]:
+    """The pids in SHARED_BY_FOUR_WORKERS' access log lines of requests to `path`."""
+    return {line.split("served-by=<")[1].split(">")[0] for line in output.splitlines() if "served-by=" in line and path in line}
+
+
+class EmulatorProcess:
+    """The emulator in a process of its own (not sharing the GIL with the test's clients), started with `args`."""
+
+    def __init__(self, *args: str) -> None:
+        port = free_port()
+        self.proc = start_emulator_process(port, extra_args=list(args))
+        self.url = f"http://127.0.0.1:{port}"
+
+    def calls(self, operation: str) -> list[dict]:
+        """The logged calls of one operation, oldest first."""
+        return [c for c in httpx.get(f"{self.url}/_emulator/calls").json()["calls"] if c["operation"] == operation]
+
+    def stop(self) -> None:
+        """Stop the process."""
+        stop_emulator_process(self.proc)

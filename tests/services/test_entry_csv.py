@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.entries import LookupEntry, failed_entry, found_entry, identifier_matched_entry
-from services.entry_csv import RESULT_COLUMNS, DoneInputs, csv_rows, ndjson_lines, read_done_inputs
+from services.entry_csv import RESULT_COLUMNS, DoneInputs, csv_rows, ndjson_lines, read_done_inputs, result_columns
 from services.errors import ServiceError
 from utils.csv_io import CsvError
 from utils.marketplaces import resolve_country
@@ -99,6 +99,34 @@ def test_result_csv_round_trips_through_csv_reader():
     assert (missing["identifier_type"], missing["success"], missing["error_code"], missing["title"]) == ("ASIN", "false", "NOT_FOUND", "")
     assert missing["error_message"] == "ASIN B000000000 not found"
     assert (pending["input"], pending["success"], pending["error_code"]) == ("B07N4M94X5", "", "PENDING")
+
+
+def test_the_datasets_a_job_includes_add_their_columns_after_the_catalogs():
+    found = found_entry("B07N4M94X4", US, catalog_item("B07N4M94X4", "Echo"))
+    entry = {
+        **found,
+        "Pricing": {"buy_box_price": 24.99, "new_offer_count": 7, "currency": "USD"},
+        "Offers": {"buy_box_price": 25.5, "buy_box_seller": "AMAZON", "fba_offer_count": 3, "amazon_on_listing": True, "currency": "USD"},
+        "Fees": {"error": {"code": "THROTTLED", "message": "later"}},
+        "Restrictions": {
+            "status": "APPROVAL_REQUIRED",
+            "reasons": [{"code": "APPROVAL_REQUIRED", "message": "m", "approval_url": "https://sellercentral.amazon.com/a"}],
+        },
+        "Eligibility": {"eligible": False, "reasons": [{"code": "FBA_INB_0004", "message": "m"}, {"code": "FBA_INB_0014", "message": "m"}]},
+    }
+    include = ("pricing", "offers", "fees", "restrictions", "eligibility")
+    (row,) = csv.DictReader(io.StringIO("".join(csv_rows([("B07N4M94X4", entry)], include=include))))
+    assert list(row)[: len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
+    assert list(row)[len(RESULT_COLUMNS) :] == list(result_columns(include)[len(RESULT_COLUMNS) :])
+    assert row["buy_box_price"] == "24.99", "Pricing's Buy Box when both are included"
+    assert (row["buy_box_seller"], row["amazon_on_listing"], row["fba_offer_count"]) == ("AMAZON", "true", "3")
+    assert (row["total_fees"], row["fees_error"]) == ("", "THROTTLED")
+    assert (row["restriction_status"], row["approval_url"]) == ("APPROVAL_REQUIRED", "https://sellercentral.amazon.com/a")
+    assert (row["inbound_eligible"], row["ineligibility_reasons"]) == ("false", "FBA_INB_0004;FBA_INB_0014")
+    assert row["currency"] == "USD"
+    only_offers = next(csv.DictReader(io.StringIO("".join(csv_rows([("B07N4M94X4", entry)], include=["offers"])))))
+    assert only_offers["buy_box_price"] == "25.5" and "total_fees" not in only_offers
+    assert next(csv_rows([])) == ",".join(RESULT_COLUMNS) + "\r\n", "no include: the columns as before"
 
 
 def test_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted():

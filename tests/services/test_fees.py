@@ -49,7 +49,8 @@ def rate_card(asin: str, price: float, fba: bool = True, marketplace=US) -> dict
 
 def facts(dataset: dict) -> dict:
     assert dataset["fetched_at"].endswith("Z")
-    return {key: value for key, value in dataset.items() if key != "fetched_at"}
+    assert dataset["cached"] is False
+    return {key: value for key, value in dataset.items() if key not in ("fetched_at", "cached")}
 
 
 def test_fees_are_the_rate_cards_at_the_price_asked(fees_client, emulator):

@@ -128,7 +128,8 @@ class Answers:
     def __init__(self, entries: dict[str, dict]) -> None:
         self.entries = entries
 
-    def lookup_list(self, values, identifier_type, country, *, refresh):
+    def lookup_list(self, values, identifier_type, country, *, refresh, datasets=None):
+        self.datasets = datasets
         return [self.entries[value] for value in values]
 
 
@@ -147,6 +148,19 @@ def test_a_step_asks_again_for_failures_in_passing_and_keeps_answers():
     assert step.retried == [0] and step.wait == 5.0 and step.codes == {"UPSTREAM_UNAVAILABLE"}
     assert sorted(step.answered) == [2, 4] and sorted(step.unanswered) == [1, 3]
     assert sorted(step.stored) == [1, 2, 3, 4] and step.stored[2]["input"] == "C"
+
+
+def test_a_found_item_whose_dataset_failed_in_passing_is_asked_again_until_its_retries_are_spent():
+    found = {**entry("A"), "Pricing": {"buy_box_price": 9.5}, "Fees": {"error": {"code": "UPSTREAM_UNAVAILABLE", "message": "down"}}}
+    refused = {**entry("B"), "Fees": {"error": {"code": "NO_PRICE", "message": "no Buy Box"}}}
+    answers = Answers({"A": found, "B": refused})
+    steps = JobSteps(answers, size=2)
+    step = steps.run([PendingItem(0, "A", 0), PendingItem(1, "B", 0)], "ASIN", "US", refresh=False, include=("pricing", "fees"))
+    assert answers.datasets.include == ("pricing", "fees")
+    assert step.retried == [0] and step.wait == 5.0, "a dataset unavailable for now is asked again"
+    assert list(step.answered) == [1], "NO_PRICE is the item's answer"
+    last = steps.run([PendingItem(0, "A", ITEM_RETRIES.max_retries)], "ASIN", "US", refresh=False, include=("pricing", "fees"))
+    assert list(last.answered) == [0] and last.unanswered == {}, "retries spent: the found item stands, its dataset's error with it"
 
 
 def test_the_item_retry_schedule_waits_longer_each_time():

@@ -41,14 +41,14 @@ def book(asin: str) -> OfferBook:
 def expected_pricing(asin: str) -> dict[str, Any]:
     """The pricing facts emulator/offers.py implies for `asin` (a Consumer's view)."""
     b = book(asin)
-    winner, used_winner = buy_box(b, "New", False), buy_box(b, "Used", False)
+    winner = buy_box(b, "New", False)
     return {
         "buy_box_price": winner.landed(False) if winner else None,
         "buy_box_listing_price": winner.price if winner else None,
         "buy_box_shipping": winner.shipping if winner else None,
         "new_offer_count": len(of_condition(b, "New")),
         "used_offer_count": len(of_condition(b, "Used")),
-        "currency": b.currency if winner or used_winner else None,
+        "currency": b.currency,  # the marketplace's, priced or not
     }
 
 
@@ -66,7 +66,7 @@ def expected_offers(asin: str) -> dict[str, Any]:
         "fba_offer_count": sum(o.fba for o in new),
         "fbm_offer_count": sum(not o.fba for o in new),
         "amazon_on_listing": any(o.is_amazon for o in listed),
-        "currency": b.currency if b.offers else None,
+        "currency": b.currency,  # the marketplace's, priced or not
         "offers": [
             {
                 "seller_id": o.seller_id,
@@ -95,7 +95,9 @@ def kinds_of_listing() -> list[str]:
 
 
 def without_fetched_at(dataset: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in dataset.items() if key != "fetched_at"}
+    """The facts of a dataset just fetched (not from the cache)."""
+    assert dataset["cached"] is False
+    return {key: value for key, value in dataset.items() if key not in ("fetched_at", "cached")}
 
 
 def asked(emulator: EmulatorServer, operation: str) -> list[list[str]]:

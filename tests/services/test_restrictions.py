@@ -16,7 +16,11 @@ ALLOWED_ASIN, GATED_ASIN, NOT_ELIGIBLE_ASIN = "B0TEST0001", "B0TEST0003", "B0TES
 def test_an_item_without_restrictions_is_allowed(spapi, emulator):
     count = CallCount()
     answer = listing_restrictions(spapi, US, ALLOWED_ASIN, SELLER_ID, count)
-    assert {k: v for k, v in answer.items() if k != "fetched_at"} == {"status": "ALLOWED", "condition": "new_new", "reasons": []}
+    assert {k: v for k, v in answer.items() if k not in ("fetched_at", "cached")} == {
+        "status": "ALLOWED",
+        "condition": "new_new",
+        "reasons": [],
+    }
     assert answer["fetched_at"].endswith("Z") and count.sent == 1
     (call,) = operation_calls(emulator, "getListingsRestrictions")
     assert (call["asins"], call["marketplace_id"], call["status"]) == ([ALLOWED_ASIN], US.marketplace_id, 200)
@@ -64,4 +68,4 @@ def test_without_a_seller_id_the_dataset_fails_on_its_own_and_nothing_is_sent(sp
 def test_a_failed_call_is_the_datasets_error(spapi, emulator):
     emulator.configure(fault_rate=1.0)
     answer = listing_restrictions(spapi, US, ALLOWED_ASIN, SELLER_ID)
-    assert set(answer) == {"error", "fetched_at"} and answer["error"]["code"] == "UPSTREAM_ERROR"
+    assert set(answer) == {"error", "cached", "fetched_at"} and answer["error"]["code"] == "UPSTREAM_ERROR"

@@ -1,0 +1,67 @@
+"""Four gunicorn workers, four clients asking for every dataset at once, at the models' real usage plans.
+
+The emulator (a process of its own, each pricing, fees, restrictions and eligibility operation at its
+model's plan) is the judge: it answers 429 whenever a bucket is exceeded, and the arrival times in its
+call log are replayed against each plan here.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from emulator.plans import MODEL_PLANS
+from tests.helpers.emulator_log import worst_overrun
+from tests.helpers.service import SHARED_BY_FOUR_WORKERS, EmulatorProcess, serve_gunicorn, stop, workers_that_served
+
+CLIENTS = 4
+DATASETS = ("Pricing", "Offers", "Fees", "Restrictions", "Eligibility")
+
+
+def client(url: str, n: int) -> list[tuple[int, dict[str, Any]]]:
+    """One client: a batch of 10 ASINs with pricing, fees and restrictions, then two single lookups with offers and eligibility."""
+    answers = []
+    # A new connection per request (Connection: close), so the requests spread over the workers.
+    with httpx.Client(base_url=url, timeout=90, headers={"Connection": "close"}) as http:
+        asins = [f"B0D{n}{i:06d}" for i in range(10)]
+        response = http.post("/asin/batch/US", json={"asins": asins, "include": ["pricing", "fees", "restrictions"]})
+        answers += [(response.status_code, entry) for entry in response.json()["results"]]
+        for i in range(2):
+            response = http.get(f"/asin/B0E{n}{i:06d}?include=offers,eligibility")
+            answers.append((response.status_code, response.json()))
+    return answers
+
+
+def test_four_workers_keep_every_dataset_operation_within_its_plan(tmp_path):
+    emulator = EmulatorProcess()
+    try:
+        url, proc = serve_gunicorn(
+            emulator.url,
+            tmp_path / "data",
+            GUNICORN_THREADS="8",
+            RATE_LIMIT_CALLS="10000",
+            SP_API_RATE_MARGIN="0.15",  # as tests/deploy/test_shared_limiter.py: arrival jitter on a busy machine
+            **SHARED_BY_FOUR_WORKERS,
+        )
+        try:
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                answers = [answer for answers in pool.map(lambda n: client(url, n), range(CLIENTS)) for answer in answers]
+        finally:
+            output = stop(proc)
+        assert len(workers_that_served(output, "/asin")) >= 2, "the test means nothing if one worker served everything"
+        assert [status for status, _ in answers] == [200] * len(answers), output[-3000:]
+        failed = [(entry["asin"], key, entry[key]["error"]) for _, entry in answers for key in DATASETS if "error" in entry.get(key, {})]
+        # A fee without a price (no Buy Box) is the item's answer, not the pacing's failure.
+        assert [f for f in failed if f[2]["code"] != "NO_PRICE"] == []
+        logged = {operation: emulator.calls(operation) for operation in MODEL_PLANS}
+        assert len(logged["getCompetitivePricing"]) == CLIENTS and len(logged["getListingsRestrictions"]) == CLIENTS * 10
+        assert len(logged["getItemOffers"]) == len(logged["getItemEligibilityPreview"]) == CLIENTS * 2
+        for operation, calls in logged.items():
+            plan = MODEL_PLANS[operation]
+            assert [c["status"] for c in calls] == [200] * len(calls), f"{operation}: a 429 means the workers overran its plan"
+            # Replayed against the plan itself (not the margin), with 20 ms of slack for arrival jitter.
+            assert worst_overrun([c["time"] for c in calls], plan.rate, plan.burst) <= plan.rate * 0.020, operation
+    finally:
+        emulator.stop()
