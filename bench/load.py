@@ -21,6 +21,10 @@ from typing import Any
 import httpx
 
 COUNTRY = "US"
+# A Fees dataset may fail NO_PRICE where the entry has no Buy Box to estimate its fees at (the emulator, like
+# Amazon, has listings without one): the answer the data calls for, counted apart from real errors.
+NO_PRICE_WITHOUT_BUY_BOX = "NO_PRICE (no Buy Box)"
+ANSWERED = ("ok", NO_PRICE_WITHOUT_BUY_BOX)
 # A batch can wait a long time on the plan; gunicorn itself gives a request 120 s.
 CLIENT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 _ASIN_TAIL = string.ascii_uppercase + string.digits
@@ -49,15 +53,42 @@ def chunked(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
+def dataset_outcome(entry: dict[str, Any], key: str) -> str:
+    """How an entry's dataset `key` (Pricing, Offers, Fees, ...) came back: "ok", its error code, NO_PRICE_WITHOUT_BUY_BOX or "missing".
+
+    A Fees NO_PRICE counts as NO_PRICE_WITHOUT_BUY_BOX only when neither the entry's Pricing nor its
+    Offers has a Buy Box price (and neither failed): otherwise it is an error like any other.
+    """
+    found = entry.get(key)
+    if not isinstance(found, dict):
+        return "missing"
+    error = found.get("error")
+    if error is None:
+        return "ok"
+    code = str(error.get("code", "?")) if isinstance(error, dict) else "?"
+    if key == "Fees" and code == "NO_PRICE":
+        sources = [entry[name] for name in ("Pricing", "Offers") if isinstance(entry.get(name), dict)]
+        if all("error" not in source and source.get("buy_box_price") is None for source in sources):
+            return NO_PRICE_WITHOUT_BUY_BOX
+    return code
+
+
 @dataclass
 class LoadOutcome:
-    """What the clients saw: which ASINs came back successfully, errors by code, and the wall time."""
+    """What the clients saw: which ASINs came back successfully, errors by code, and the wall time.
+
+    With `datasets` (entry keys such as "Pricing", "Fees"), an ASIN succeeds only when its entry says
+    success and every one of those datasets is there without an error (ANSWERED); each dataset's
+    outcome is counted in `dataset_counts`, and a failed one counts in `errors` as "Key:CODE".
+    """
 
     requested: list[str]
+    datasets: tuple[str, ...] = ()
     started_at: float = 0.0  # time.time() when the first request went out (compare with the emulator log)
     wall: float = 0.0  # seconds from the first request sent to the last answer received
     succeeded: set[str] = field(default_factory=set)
     errors: Counter[str] = field(default_factory=Counter)  # error code (or HTTP status) -> ASINs
+    dataset_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (entry key, dataset_outcome) -> ASINs
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -74,7 +105,13 @@ class LoadOutcome:
         """Count one ASIN's answer (`entry` None: no usable answer, counted under `fallback`)."""
         with self._lock:
             if entry is not None and entry.get("success") is True:
-                self.succeeded.add(asin)
+                outcomes = {key: dataset_outcome(entry, key) for key in self.datasets}
+                for key, outcome in outcomes.items():
+                    self.dataset_counts[(key, outcome)] += 1
+                    if outcome not in ANSWERED:
+                        self.errors[f"{key}:{outcome}"] += 1
+                if all(outcome in ANSWERED for outcome in outcomes.values()):
+                    self.succeeded.add(asin)
                 return
             error = entry.get("error") if isinstance(entry, dict) else None
             self.errors[error.get("code", fallback) if isinstance(error, dict) else fallback] += 1
@@ -82,6 +119,22 @@ class LoadOutcome:
     def error_summary(self) -> str:
         """e.g. "THROTTLED×12, HTTP 502×1"; empty when nothing failed."""
         return ", ".join(f"{code}×{count}" for code, count in self.errors.most_common())
+
+    def dataset_count(self, key: str, outcome: str) -> int:
+        """How many entries had dataset `key` come back as `outcome`."""
+        return self.dataset_counts[(key, outcome)]
+
+    def dataset_errors(self) -> int:
+        """Datasets that came back failed or missing (NO_PRICE_WITHOUT_BUY_BOX is no error), over every entry."""
+        return sum(n for (_, outcome), n in self.dataset_counts.items() if outcome not in ANSWERED)
+
+    def dataset_summary(self) -> str:
+        """e.g. "Pricing: ok×100; Fees: ok×76, NO_PRICE (no Buy Box)×24"; empty without datasets."""
+        parts = []
+        for key in self.datasets:
+            counts = sorted(((o, n) for (k, o), n in self.dataset_counts.items() if k == key), key=lambda item: (item[0] != "ok", -item[1]))
+            parts.append(f"{key}: " + (", ".join(f"{outcome}×{n}" for outcome, n in counts) or "none"))
+        return "; ".join(parts)
 
 
 def _timed(outcome: LoadOutcome, clients: int, jobs: Iterable[Any], work: Callable[[httpx.Client, Any], None]) -> LoadOutcome:
@@ -96,10 +149,11 @@ def _timed(outcome: LoadOutcome, clients: int, jobs: Iterable[Any], work: Callab
     return outcome
 
 
-def post_batch(http: httpx.Client, url: str, asins: list[str], outcome: LoadOutcome) -> None:
-    """POST one batch and count every ASIN's entry."""
+def post_batch(http: httpx.Client, url: str, asins: list[str], outcome: LoadOutcome, include: Sequence[str] = ()) -> None:
+    """POST one batch (with `include`'s datasets, if any) and count every ASIN's entry."""
+    body: dict[str, Any] = {"asins": asins, "include": list(include)} if include else {"asins": asins}
     try:
-        response = http.post(f"{url}/asin/batch/{COUNTRY}", json={"asins": asins})
+        response = http.post(f"{url}/asin/batch/{COUNTRY}", json=body)
     except httpx.TransportError as exc:
         for asin in asins:
             outcome.record(asin, None, type(exc).__name__)
@@ -125,10 +179,15 @@ def get_single(http: httpx.Client, url: str, asin: str, outcome: LoadOutcome) ->
     outcome.record(asin, body if isinstance(body, dict) else None, f"HTTP {response.status_code}")
 
 
-def fetch_batches(url: str, batches: list[list[str]], clients: int) -> LoadOutcome:
-    """Send `batches` to POST /asin/batch/US from `clients` concurrent clients (each takes the next batch)."""
-    outcome = LoadOutcome(requested=[asin for batch in batches for asin in batch])
-    return _timed(outcome, clients, batches, lambda http, batch: post_batch(http, url, batch, outcome))
+def fetch_batches(url: str, batches: list[list[str]], clients: int, include: Sequence[str] = ()) -> LoadOutcome:
+    """Send `batches` to POST /asin/batch/US from `clients` concurrent clients (each takes the next batch).
+
+    With `include` (dataset names: "pricing", "fees", ...), each batch asks for those datasets, and an ASIN
+    succeeds only with every one of them (LoadOutcome.datasets).
+    """
+    keys = tuple(name.capitalize() for name in include)  # services/datasets.py ENTRY_KEYS
+    outcome = LoadOutcome(requested=[asin for batch in batches for asin in batch], datasets=keys)
+    return _timed(outcome, clients, batches, lambda http, batch: post_batch(http, url, batch, outcome, include))
 
 
 def fetch_singles(url: str, asins: list[str], clients: int) -> LoadOutcome:

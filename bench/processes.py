@@ -174,6 +174,10 @@ class Service:
         env.update(self.settings, PORT=str(self.port), PYTHONUNBUFFERED="1")
         return env
 
+    def environment(self) -> dict[str, str]:
+        """The environment gunicorn gets: for another process that must run with the service's own settings."""
+        return self._environment()
+
     def start(self) -> Service:
         """Start gunicorn and wait until /health answers and every worker has been forked."""
         self.port = self._fixed_port or free_port()

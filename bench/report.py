@@ -118,25 +118,32 @@ def machine_summary() -> str:
 HOW_TO_READ = """\
 Every figure comes from real processes: the bundled SP-API emulator (`python -m emulator`) with
 the real Catalog Items 2022-04-01 usage plan (2 requests/s, burst 2, a token bucket per
-operation, 429 when exceeded), and the service under gunicorn exactly as production starts it
+operation, 429 when exceeded) and every other operation at its model's plan (scenarios 7 and 8:
+getCompetitivePricing, getItemOffers and getMyFeesEstimates 0.5/s burst 1, getItemOffersBatch
+0.1/s burst 1, getMyFeesEstimateForASIN 1/s burst 2), and the service under gunicorn exactly as production starts it
 (`.venv/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'`; scenario 4 uses
 `bench.app:create_bench_app()`, the same app plus a do-nothing `/_bench/noop` route). Each
 scenario gets a fresh emulator (full buckets, empty call log), a fresh gunicorn and a fresh
 `DATA_DIR`, and its own random ASINs, so nothing is cached from an earlier scenario.
 
 * **ok / total**: ASINs the clients got back with `"success": true`, out of those they asked for.
-* **SP-API calls** and **429s**: counted in the emulator's call log (getCatalogItem and
-  searchCatalogItems; LWA token fetches are not counted), never taken from the service's answers.
+* **ok / total** with datasets (scenarios 7 and 8): the entry says success and carries every
+  dataset asked for without an error; a Fees NO_PRICE counts only where the entry has no Buy Box
+  (the notes count every dataset's outcome).
+* **SP-API calls** and **429s**: counted in the emulator's call log (every SP-API operation; LWA
+  token fetches are not counted), never taken from the service's answers.
   Scenario 4's ASIN row counts the calls made while wrk ran (0 when the cache serves everything).
 * **wall**: measured by the client, from the first request sent to the last answer received.
 * **floor**: the least time the plan allows for the calls made, starting from a full bucket:
   `max(0, calls − burst) / rate` over the calls the emulator admitted (429s take no token), per
-  operation (each operation has its own bucket; every scenario uses one). **wall/floor** = 1.00
+  operation at its own plan, the largest over the operations (each has its own bucket and they run
+  side by side; scenarios 1–6 use one operation). **wall/floor** = 1.00
   would be perfect pacing; **floor/wall** is the efficiency.
 * **throughput**: successful ASINs per second of wall time (scenario 4: HTTP requests per second
   from `wrk`, median of the runs, with its p50/p99 latency).
 * The service's own global cap is set to `RATE_LIMIT_CALLS=120 RATE_LIMIT_WINDOW=60`, i.e. equal
-  to the plan (2/s), so the SP-API plan, not the service's extra window, is the limit measured.
+  to the catalog plan (2/s), so the SP-API plan, not the service's extra window, is the limit
+  measured (scenarios 7 and 8 make far fewer calls than 120 a minute: their Details say how many).
   `LOG_LEVEL=WARNING` everywhere; gunicorn's access log stays on as in production.
 * Client, servers and wrk share the machine's CPUs; other work on it (see the load average
   above) shows up as lower req/s and a later first SP-API call. `python -m bench --logs DIR`

@@ -8,12 +8,14 @@ Run it:
     .venv/bin/python -m bench --quick   # smaller runs, about two minutes; figures are indicative only
     .venv/bin/python -m bench --only 2 --logs /tmp/bench-logs   # keep the emulator call logs and gunicorn output
 
+    .venv/bin/python -m bench --only 7,8   # datasets on demand only (about a minute and a half)
+
 Partial runs (--only, --quick) print the table but leave bench/RESULTS.md alone unless
 --output names a file. Needs `wrk` (scenario 4) and `redis-server` (scenarios 2 and 6, via
 bench/redis_server.py) on PATH.
 
-Each scenario starts a fresh SP-API emulator (`python -m emulator`, the real plan: 2 requests/s,
-burst 2 per operation, 429 when exceeded) and a fresh gunicorn
+Each scenario starts a fresh SP-API emulator (`python -m emulator`, the real plans: Catalog Items
+2 requests/s, burst 2 per operation, every other operation its model's, 429 when exceeded) and a fresh gunicorn
 (`.venv/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'`) pointed at it with
 `SP_API_ENDPOINT`, an empty `DATA_DIR`, `RATE_LIMIT_CALLS=120 RATE_LIMIT_WINDOW=60` (the
 service's own cap equal to the plan) and `LOG_LEVEL=WARNING`, and uses ASINs no other scenario
@@ -35,11 +37,19 @@ used.
    process, 30 single lookups per RATE_LIMIT_BACKEND (sqlite, redis) and plan (one admitting
    every call at once, the real one where each waits for its slot); SQLite statements traced,
    Redis round trips counted. Target: 1 store operation per SP-API call.
+7. Datasets on demand: one `POST /asin/batch/US` of 100 ASINs with include=pricing,fees (1 worker,
+   sqlite limiter) vs 20 other ASINs the naive way, getItemOffers then getMyFeesEstimateForASIN at
+   its Buy Box per ASIN (bench/per_asin_datasets.py, 5 threads, the service's settings, limiter
+   and SP-API client). Targets: wall ≤ 1.15 × floor, no 429, batch ASINs/s ≥ 8 × per-ASIN, every
+   entry with its datasets and no dataset error (Fees NO_PRICE only where there is no Buy Box).
+8. One batch of 100 ASINs with include=offers (5 getItemOffersBatch at 0.1/s: floor 40 s).
+   Targets: wall ≤ 1.15 × floor, no 429, every ASIN with an Offers dataset without error.
 
 Figures: "SP-API calls" and "429s" come from the emulator's call log (LWA token fetches not
 counted); "wall" is the client's, first request sent to last answer; "floor" is
-max(0, calls − burst) / rate over the calls the emulator admitted, the least time the plan
-allows starting from a full bucket; "wall/floor" 1.00 is perfect pacing and "floor/wall" is the
+max(0, calls − burst) / rate over the calls the emulator admitted, per operation at its own plan
+and the largest over operations (they run side by side), the least time the plans allow starting
+from full buckets; "wall/floor" 1.00 is perfect pacing and "floor/wall" is the
 efficiency; "throughput" is successful ASINs per wall second (scenario 4: wrk's requests/s).
 """
 
@@ -62,7 +72,16 @@ from types import FrameType
 from bench.load import AsinPool
 from bench.processes import ROOT
 from bench.report import Row, ScenarioResult, Target, machine_summary, results_markdown, results_table, targets_table
-from bench.scenarios import BenchConfig, run_adaptation, run_cold_batch, run_limiter_ops, run_shared_quota, run_warm_cache
+from bench.scenarios import (
+    BenchConfig,
+    run_adaptation,
+    run_cold_batch,
+    run_datasets,
+    run_limiter_ops,
+    run_offers,
+    run_shared_quota,
+    run_warm_cache,
+)
 
 SCENARIOS = {
     1: "cold batch vs per-ASIN",
@@ -71,6 +90,8 @@ SCENARIOS = {
     4: "warm cache",
     5: "worker memory",
     6: "limiter store operations per SP-API call",
+    7: "100 ASINs with include=pricing,fees vs per-ASIN",
+    8: "100 ASINs with include=offers",
 }
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -166,6 +187,10 @@ def run_scenarios(selected: Sequence[int], config: BenchConfig, workdir: Path) -
         results |= _attempt([4], lambda: {4: run_warm_cache(config, pool, workdir)})
     if 6 in selected:
         results |= _attempt([6], lambda: {6: run_limiter_ops(config)})
+    if 7 in selected:
+        results |= _attempt([7], lambda: {7: run_datasets(config, pool)})
+    if 8 in selected:
+        results |= _attempt([8], lambda: {8: run_offers(config, pool)})
     return [results[n] for n in sorted(results)]
 
 

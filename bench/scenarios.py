@@ -6,6 +6,8 @@ import contextlib
 import dataclasses
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +22,7 @@ import httpx
 from bench.limiter_ops import OpsCount, measure
 from bench.load import (
     COUNTRY,
+    NO_PRICE_WITHOUT_BUY_BOX,
     AsinPool,
     LoadOutcome,
     WrkRun,
@@ -30,10 +33,10 @@ from bench.load import (
     wait_until_idle,
     write_path_script,
 )
-from bench.processes import Emulator, Service, peak_rss_kib
+from bench.processes import ROOT, Emulator, ServerFailed, Service, peak_rss_kib
 from bench.redis_server import RedisServer
 from bench.report import DASH, Row, Target, ratio, seconds
-from bench.upstream import REAL_PLAN, THROTTLED, UpstreamCalls
+from bench.upstream import REAL_PLANS, THROTTLED, UpstreamCalls
 
 BATCH_SIZE = 100  # MAX_BATCH_SIZE: the most one POST /asin/batch may carry
 # The service's own sliding window set equal to the plan (2/s = 120 a minute): the plan is the limit.
@@ -58,6 +61,9 @@ class BenchConfig:
     wrk_seconds: int = 10
     wrk_rounds: int = 3
     limiter_ops_calls: int = 30
+    datasets_asins: int = 100  # scenario 7's batch (include=pricing,fees)
+    datasets_per_asin_asins: int = 20  # scenario 7's per-ASIN run: getItemOffers is 0.5/s, so 20 take 40 s
+    offers_asins: int = 100  # scenario 8's batch (include=offers): 5 getItemOffersBatch at 0.1/s, 40 s
     log_dir: Path | None = None  # --logs: keep each scenario's emulator call log and gunicorn output here
 
     @classmethod
@@ -72,6 +78,8 @@ class BenchConfig:
             wrk_seconds=3,
             wrk_rounds=1,
             limiter_ops_calls=10,
+            datasets_per_asin_asins=6,
+            offers_asins=40,
         )
 
 
@@ -123,8 +131,8 @@ class Throughput:
 
     @property
     def floor(self) -> float:
-        """The plan's floor for the calls the emulator admitted."""
-        return self.upstream.floor(REAL_PLAN)
+        """The plans' floor for the calls the emulator admitted (each operation at its own plan, side by side)."""
+        return self.upstream.floor(REAL_PLANS)
 
     @property
     def wall_over_floor(self) -> float | None:
@@ -631,3 +639,236 @@ class LimiterOpsResult:
 def run_limiter_ops(config: BenchConfig) -> LimiterOpsResult:
     """Scenario 6."""
     return LimiterOpsResult(measure(calls=config.limiter_ops_calls))
+
+
+# ------------------------------------------------------------- 7 and 8: datasets on demand
+
+# Scenarios 7 and 8: the batch's wall may be this much over the floor of its operations' plans.
+DATASETS_WALL_OVER_FLOOR = 1.15
+# Scenario 7: the batch's ASINs/s over the per-ASIN way's.
+DATASETS_SPEEDUP = 8.0
+PRICING_OPERATION = "getCompetitivePricing"
+FEES_OPERATIONS = ("getMyFeesEstimates", "getMyFeesEstimateForASIN")
+
+
+def _dataset_target(scenario: str, goal: str, outcome: LoadOutcome) -> Target:
+    """Every entry answered, with every dataset asked for and no dataset error (Fees' NO_PRICE without a Buy Box apart)."""
+    measured = f"{outcome.ok}/{outcome.total} complete; {outcome.dataset_summary()}; {outcome.dataset_errors()} dataset errors"
+    errors = outcome.error_summary()
+    return Target(
+        scenario,
+        goal,
+        measured + (f" ({errors})" if errors else ""),
+        outcome.ok == outcome.total and outcome.dataset_errors() == 0,
+    )
+
+
+def _wall_target(scenario: str, run: Throughput) -> Target:
+    limit = DATASETS_WALL_OVER_FLOOR * run.floor
+    floors = run.upstream.floors()
+    slowest = max(floors, key=floors.__getitem__) if floors else "no call"
+    return Target(
+        scenario,
+        f"batch wall ≤ {DATASETS_WALL_OVER_FLOOR} × floor",
+        f"{run.outcome.wall:.2f} s vs {limit:.2f} s (floor {run.floor:.2f} s, {slowest}; wall/floor {ratio(run.wall_over_floor)})",
+        run.floor > 0 and run.outcome.wall <= limit,
+    )
+
+
+def _datasets_notes(run: Throughput) -> str:
+    return f"calls: {run.upstream.per_operation()}; datasets: {run.outcome.dataset_summary()}"
+
+
+def _window_line(settings: Mapping[str, str], **runs: Throughput) -> str:
+    """The most SP-API calls in any RATE_LIMIT_WINDOW, per run: the service's window must not be what paces them."""
+    merged = {**COMMON_SETTINGS, **settings}
+    window = float(merged["RATE_LIMIT_WINDOW"])
+    counts = ", ".join(f"{name.replace('_', '-')} {run.upstream.most_in_window(window)}" for name, run in runs.items())
+    return (
+        f"Most SP-API calls (all operations) in any {window:g} s: {counts}, against the service's window of "
+        f"RATE_LIMIT_CALLS={merged['RATE_LIMIT_CALLS']} (it admits a call while fewer than that many lie within "
+        f"{window:g} s either side), so the plans, not the window, pace them."
+    )
+
+
+@dataclass
+class DatasetsResult:
+    """Scenario 7: one batch of 100 with include=pricing,fees vs getItemOffers + getMyFeesEstimateForASIN per ASIN."""
+
+    batch: Throughput
+    per_asin: Throughput
+    settings: dict[str, str]
+    clients: int
+
+    @property
+    def speedup(self) -> float:
+        """Batch ASINs/s over per-ASIN ASINs/s."""
+        per_asin = self.per_asin.asins_per_second
+        return self.batch.asins_per_second / per_asin if per_asin > 0 else float("inf")
+
+    def rows(self) -> list[Row]:
+        """Two rows: the batch and the per-ASIN run."""
+        return [
+            self.batch.row("7", notes=_datasets_notes(self.batch)),
+            self.per_asin.row(
+                "7",
+                notes=f"batch is {self.speedup:.1f}× faster per ASIN; {self.per_asin.outcome.total} ASINs only "
+                f"(getItemOffers is 0.5/s, burst 1); {_datasets_notes(self.per_asin)}",
+            ),
+        ]
+
+    def targets(self) -> list[Target]:
+        """Within 15% of the floor, no 429, 8× the per-ASIN rate, every dataset there."""
+        return [
+            _wall_target("7", self.batch),
+            Target(
+                "7",
+                "no 429 (batch and per-ASIN)",
+                f"{self.batch.upstream.throttled} + {self.per_asin.upstream.throttled}",
+                self.batch.upstream.throttled + self.per_asin.upstream.throttled == 0,
+            ),
+            Target(
+                "7",
+                f"batch ASINs/s ≥ {DATASETS_SPEEDUP:g} × per-ASIN",
+                f"{self.speedup:.1f}× ({self.batch.asins_per_second:.2f} vs {self.per_asin.asins_per_second:.2f} ASINs/s)",
+                self.speedup >= DATASETS_SPEEDUP,
+            ),
+            _dataset_target(
+                "7", "batch: every entry has Pricing and Fees without error (Fees NO_PRICE only without a Buy Box)", self.batch.outcome
+            ),
+            _dataset_target("7", "per-ASIN: every ASIN has Offers and Fees without error (same rule)", self.per_asin.outcome),
+        ]
+
+    def details(self) -> list[str]:
+        """Settings, the per-ASIN method, the batch's call timeline and when each chunk's fees went."""
+        return [
+            f"### 7. {self.batch.outcome.total} ASINs with include=pricing,fees vs offers + fees per ASIN",
+            "",
+            f"One gunicorn ({settings_line(self.settings)}); first one `POST /asin/batch/US` of {self.batch.outcome.total} ASINs with "
+            '`"include": ["pricing", "fees"]`, then the per-ASIN way for '
+            f"{self.per_asin.outcome.total} other ASINs, against the same emulator and the same limiter. Floor: each operation's "
+            "`max(0, calls − burst) / rate` at its plan (emulator/plans.py, the same as services/spapi.py OPERATION_PLANS: "
+            "getCompetitivePricing 0.5/s burst 1, getMyFeesEstimates 0.5/s burst 1, getItemOffers 0.5/s burst 1, "
+            "getMyFeesEstimateForASIN 1/s burst 2, searchCatalogItems 2/s burst 2), the operations side by side, so the slowest "
+            "decides. An entry counts in ok / total when it says success and carries every dataset asked for without an error; "
+            f'a Fees dataset failing NO_PRICE counts as answered ("{NO_PRICE_WITHOUT_BUY_BOX}") only when the entry\'s '
+            "Pricing (or Offers) has no Buy Box price: the emulator, like Amazon, has listings without one "
+            "(no offers, or the Buy Box suppressed), and the service then has no price to estimate fees at. "
+            f"Batch: {self.batch.outcome.dataset_summary()}. Per-ASIN: {self.per_asin.outcome.dataset_summary()}. "
+            + _window_line(self.settings, batch=self.batch, per_ASIN=self.per_asin),
+            "",
+            "Per-ASIN way: `python -m bench.per_asin_datasets` (bench/per_asin_datasets.py), a process of its own started with "
+            "the gunicorn's exact environment, which builds the limiter and SP-API client with app.py's `build_limiter` and "
+            "`build_spapi` (so the same plans, margin and lanes, and with RATE_LIMIT_BACKEND=sqlite in the same DATA_DIR the "
+            f"service's own limiter), and looks the ASINs up from {self.clients} threads: "
+            "`services.pricing.item_offers(spapi, marketplace, [asin])` (one ASIN: getItemOffers), then, when the offers have "
+            "a Buy Box, `services.fees.fees_estimates(spapi, marketplace, [FeeRequest(asin, buy_box)])` (one request: "
+            "getMyFeesEstimateForASIN); no Buy Box, no fees call (Fees NO_PRICE, as the service answers). Chosen over "
+            "`GET /asin/<asin>?include=offers,fees&price=<buy box>` because that needs the Buy Box before the request "
+            "(a call more per ASIN, outside the measure) and adds a getCatalogItem per ASIN the naive way does not make; "
+            f"the service's catalog lookups in the batch come on top of its datasets, so the comparison favours the per-ASIN "
+            f"way. Its wall is the script's own, first lookup to last answer (its start-up and imports excluded); "
+            f"{self.per_asin.outcome.total} ASINs, not {self.batch.outcome.total}, since getItemOffers' 0.5/s makes each "
+            "ASIN cost 2 s (as scenario 1 times its per-ASIN GETs on their own ASINs); ASINs per second compare the two.",
+            "",
+            "Batch timeline (emulator log, relative to the client sending the batch):",
+            "",
+            *self.batch.timeline(),
+            "",
+            f"Batch: {self.batch.breakdown()}. {_fees_after_pricing(self.batch)}",
+            "",
+            f"Per-ASIN: calls {self.per_asin.upstream.per_operation()}; {self.per_asin.breakdown()}.",
+            "",
+        ]
+
+
+def _fees_after_pricing(run: Throughput) -> str:
+    """When each chunk's fees reached SP-API after that chunk's pricing (the k-th of each, in order)."""
+    admitted = [c for c in run.upstream.calls if c["status"] != THROTTLED]
+    pricing = sorted(c["time"] for c in admitted if c["operation"] == PRICING_OPERATION)
+    fees = sorted(c["time"] for c in admitted if c["operation"] in FEES_OPERATIONS)
+    if not pricing or not fees:
+        return "No pricing or no fees call to compare."
+    lags = ", ".join(f"{f - p:+.2f}" for p, f in zip(pricing, fees, strict=False))
+    first_fees, last_pricing = fees[0] - run.outcome.started_at, pricing[-1] - run.outcome.started_at
+    waited = "after" if fees[0] > pricing[-1] else "before"
+    return (
+        f"Fees call k reached SP-API this long after pricing call k (s): {lags}; the first fees call came at +{first_fees:.2f} s, "
+        f"{waited} the last pricing call (+{last_pricing:.2f} s), and the last fees call "
+        f"{fees[-1] - pricing[-1]:.2f} s after the last pricing call."
+    )
+
+
+def run_per_asin_datasets(service: Service, asins: list[str], clients: int) -> LoadOutcome:
+    """bench/per_asin_datasets.py for `asins` with the service's environment; its entries counted like a batch's."""
+    with tempfile.TemporaryDirectory(prefix="bench-per-asin-") as scratch:
+        answer = Path(scratch) / "answer.json"
+        command = [sys.executable, "-m", "bench.per_asin_datasets", "--output", str(answer), "--clients", str(clients), *asins]
+        done = subprocess.run(command, cwd=ROOT, env=service.environment(), capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0 or not answer.exists():
+            raise ServerFailed(f"bench.per_asin_datasets exited with status {done.returncode}", done.stdout + done.stderr)
+        found = json.loads(answer.read_text())
+    outcome = LoadOutcome(requested=list(asins), datasets=("Offers", "Fees"), started_at=found["started_at"], wall=found["wall"])
+    by_asin = {entry.get("asin"): entry for entry in found["entries"]}
+    for asin in asins:
+        outcome.record(asin, by_asin.get(asin), "MISSING")
+    return outcome
+
+
+def run_datasets(config: BenchConfig, pool: AsinPool) -> DatasetsResult:
+    """Scenario 7."""
+    settings = {"WEB_CONCURRENCY": "1", "RATE_LIMIT_BACKEND": "sqlite"}
+    with fresh_stack(settings, name="7-pricing-fees", log_dir=config.log_dir) as (emulator, service):
+        batch = fetch_batches(service.url, [pool.take(config.datasets_asins)], clients=1, include=("pricing", "fees"))
+        batch_run = Throughput.measure(f"batch of {config.datasets_asins}, include=pricing,fees, 1 worker", emulator, batch)
+        singles = run_per_asin_datasets(service, pool.take(config.datasets_per_asin_asins), clients=config.per_asin_clients)
+        single_run = Throughput.measure(
+            f"per-ASIN getItemOffers + getMyFeesEstimateForASIN, {config.per_asin_clients} threads", emulator, singles
+        )
+    return DatasetsResult(batch_run, single_run, settings, config.per_asin_clients)
+
+
+@dataclass
+class OffersResult:
+    """Scenario 8: one batch of 100 with include=offers (getItemOffersBatch, 0.1/s)."""
+
+    batch: Throughput
+    settings: dict[str, str]
+
+    def rows(self) -> list[Row]:
+        """One row."""
+        return [self.batch.row("8", notes=_datasets_notes(self.batch))]
+
+    def targets(self) -> list[Target]:
+        """Within 15% of the floor, no 429, every ASIN with its offers."""
+        return [
+            _wall_target("8", self.batch),
+            Target("8", "no 429", str(self.batch.upstream.throttled), self.batch.upstream.throttled == 0),
+            _dataset_target("8", "every ASIN answered with an Offers dataset without error", self.batch.outcome),
+        ]
+
+    def details(self) -> list[str]:
+        """Settings and the call timeline."""
+        return [
+            f"### 8. {self.batch.outcome.total} ASINs with include=offers",
+            "",
+            f"One gunicorn ({settings_line(self.settings)}); one `POST /asin/batch/US` of {self.batch.outcome.total} ASINs with "
+            '`"include": ["offers"]`. Floor as in scenario 7 (getItemOffersBatch 0.1/s burst 1, searchCatalogItems 2/s burst 2). '
+            f"Datasets: {self.batch.outcome.dataset_summary()}. {_window_line(self.settings, batch=self.batch)}",
+            "",
+            "Timeline (emulator log, relative to the client sending the batch):",
+            "",
+            *self.batch.timeline(),
+            "",
+            f"{self.batch.breakdown()}.",
+            "",
+        ]
+
+
+def run_offers(config: BenchConfig, pool: AsinPool) -> OffersResult:
+    """Scenario 8."""
+    settings = {"WEB_CONCURRENCY": "1", "RATE_LIMIT_BACKEND": "sqlite"}
+    with fresh_stack(settings, name="8-offers", log_dir=config.log_dir) as (emulator, service):
+        batch = fetch_batches(service.url, [pool.take(config.offers_asins)], clients=1, include=("offers",))
+        run = Throughput.measure(f"batch of {config.offers_asins}, include=offers, 1 worker", emulator, batch)
+    return OffersResult(run, settings)
