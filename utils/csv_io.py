@@ -35,7 +35,7 @@ SAMPLE_CHARS = 32 * 1024
 MAX_ROW_CHARS = 1024 * 1024
 DELIMITERS = (",", ";", "\t", "|")
 
-# Header name (normalised by _header_key) -> identifier type; None: guessed from the column's values.
+# Header name (normalised by header_key) -> identifier type; None: guessed from the column's values.
 HEADER_NAMES: dict[str, str | None] = {
     "asin": "ASIN",
     "amazonasin": "ASIN",
@@ -84,7 +84,7 @@ class CsvColumn:
     values: Iterator[str]
 
 
-class _Lines:
+class Lines:
     """Physical lines of an upload (line endings kept, as csv wants), each checked as it is read."""
 
     def __init__(self, text: io.TextIOWrapper) -> None:
@@ -159,11 +159,11 @@ def _not_utf8_message(line_no: int, line: str, position: int) -> str:
     return f"{problem} Save the file as CSV UTF-8 and upload it again."
 
 
-def _header_key(cell: str) -> str:
+def header_key(cell: str) -> str:
     return cell.strip().lower().translate(_HEADER_PUNCTUATION)
 
 
-def _clean(cell: str) -> str:
+def clean_cell(cell: str) -> str:
     value = cell.strip()
     excel_text = _EXCEL_TEXT.fullmatch(value)
     return excel_text.group(1).strip() if excel_text else value
@@ -187,7 +187,7 @@ def _compact(value: str) -> str:
 
 
 def _looks_like_identifier(cell: str) -> bool:
-    compact = _compact(_clean(cell))
+    compact = _compact(clean_cell(cell))
     return bool(_DIGITS.fullmatch(compact) or _ASIN_LIKE.fullmatch(compact))
 
 
@@ -197,30 +197,30 @@ def _guess_type(values: Iterable[str]) -> str:
     return kinds.most_common(1)[0][0] if kinds else "ASIN"
 
 
-def _is_blank(row: list[str]) -> bool:
+def is_blank(row: list[str]) -> bool:
     return not any(cell.strip() for cell in row)
 
 
-def _reader(lines: Iterable[str], delimiter: str) -> Iterator[list[str]]:
+def csv_reader(lines: Iterable[str], delimiter: str) -> Iterator[list[str]]:
     return csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, skipinitialspace=True)
 
 
-def _sample_rows(sample: list[str], delimiter: str, complete: bool) -> list[list[str]]:
+def sample_rows(sample: list[str], delimiter: str, complete: bool) -> list[list[str]]:
     """Non-blank rows of the sample; its last row is dropped unless the sample is the whole file."""
     rows: list[list[str]] = []
     try:
-        rows.extend(row for row in _reader(sample, delimiter) if not _is_blank(row))
+        rows.extend(row for row in csv_reader(sample, delimiter) if not is_blank(row))
     except csv.Error:  # a field over csv's size limit: the full parse reports it with its line number
         complete = True  # the rows before it are whole
     return rows if complete else rows[:-1]
 
 
-def _sniff_delimiter(sample: list[str], complete: bool) -> str:
+def sniff_delimiter(sample: list[str], complete: bool) -> str:
     """The candidate that splits the first row into 2+ cells and the most rows into as many cells."""
     # csv.Sniffer guesses from character frequencies and fails on a single column; this is simpler.
     best, best_score = DELIMITERS[0], 0.0
     for delimiter in DELIMITERS:
-        rows = _sample_rows(sample, delimiter, complete)
+        rows = sample_rows(sample, delimiter, complete)
         if not rows or len(rows[0]) < 2:
             continue
         score = sum(len(row) == len(rows[0]) for row in rows) / len(rows)
@@ -229,36 +229,38 @@ def _sniff_delimiter(sample: list[str], complete: bool) -> str:
     return best
 
 
-def _choose_column(rows: list[list[str]]) -> tuple[bool, int, str | None, str]:
+def choose_column(rows: list[list[str]]) -> tuple[bool, int, str | None, str]:
     """(has header, column index, header name, identifier type) from the first rows of the file."""
     first = rows[0]
     known: dict[str | None, int] = {}
     for index, cell in enumerate(first):
-        key = _header_key(cell)
+        key = header_key(cell)
         if key in HEADER_NAMES:
             known.setdefault(HEADER_NAMES[key], index)
     if known:
         identifier_type = next(kind for kind in _HEADER_PREFERENCE if kind in known)
         index = known[identifier_type]
         if identifier_type is None:
-            identifier_type = _guess_type(_clean(row[index]) for row in rows[1:] if index < len(row))
+            identifier_type = _guess_type(clean_cell(row[index]) for row in rows[1:] if index < len(row))
         return True, index, first[index].strip(), identifier_type
     has_header = not _looks_like_identifier(first[0])
     data = rows[1:] if has_header else rows
-    identifier_type = _guess_type(_clean(row[0]) for row in data if row)
+    identifier_type = _guess_type(clean_cell(row[0]) for row in data if row)
     return has_header, 0, first[0].strip() if has_header else None, identifier_type
 
 
-def _csv_error_message(line_no: int, exc: csv.Error) -> str:
+def csv_error_message(line_no: int, exc: csv.Error) -> str:
     if "field limit" in str(exc):
         return f"Line {line_no}: a field is longer than {csv.field_size_limit()} characters"
     return f"Line {line_no} cannot be read as CSV: {exc}"
 
 
-def _column_values(lines: _Lines, delimiter: str, index: int, has_header: bool) -> Iterator[str]:
-    """Each data row's cell at `index` ("" when empty or missing), blank rows skipped."""
-    reader = _reader(lines, delimiter)
-    header_pending = has_header
+def data_rows(lines: Lines, delimiter: str, skip: int) -> Iterator[list[str]]:
+    """The rows of `lines` after the first `skip` non-blank ones (the header), blank rows skipped, read one at a time.
+
+    CsvError for a row that cannot be read, or when no row is left; `lines` is released at the end.
+    """
+    reader = csv_reader(lines, delimiter)
     yielded = False
     try:
         while True:
@@ -268,36 +270,62 @@ def _column_values(lines: _Lines, delimiter: str, index: int, has_header: bool) 
             except StopIteration:
                 break
             except csv.Error as exc:
-                raise CsvError(_csv_error_message(reader.line_num, exc)) from None
-            if _is_blank(row):
+                raise CsvError(csv_error_message(reader.line_num, exc)) from None
+            if is_blank(row):
                 continue
-            if header_pending:
-                header_pending = False
+            if skip:
+                skip -= 1
                 continue
             yielded = True
-            yield _clean(row[index]) if index < len(row) else ""
+            yield row
         if not yielded:
             raise CsvError("The CSV file has no rows")
     finally:
         lines.release()
 
 
-def read_identifier_column(stream: BinaryIO) -> CsvColumn:
-    """Sniff a CSV upload (binary, UTF-8 with or without BOM) and return its identifier column, values lazily."""
+def _column_values(lines: Lines, delimiter: str, index: int, has_header: bool) -> Iterator[str]:
+    """Each data row's cell at `index` ("" when empty or missing), blank rows skipped."""
+    for row in data_rows(lines, delimiter, 1 if has_header else 0):
+        yield clean_cell(row[index]) if index < len(row) else ""
+
+
+@dataclass(frozen=True)
+class OpenedCsv:
+    """A CSV upload opened for reading: its lines (read on as the rows are), delimiter, first rows, and whether they are all."""
+
+    lines: Lines
+    delimiter: str
+    rows: list[list[str]]
+    complete: bool
+
+
+def open_csv(stream: BinaryIO) -> OpenedCsv:
+    """Open a CSV upload (binary, UTF-8 with or without BOM): sniff its delimiter from a sample; CsvError when it holds no rows."""
     # surrogateescape, not strict: the decoder works in chunks, and we want the line of a bad byte.
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    lines = _Lines(text)
+    lines = Lines(text)
     try:
         sample = lines.sample(SAMPLE_CHARS)
         complete = lines.at_eof
-        delimiter = _sniff_delimiter(sample, complete)
-        rows = _sample_rows(sample, delimiter, complete=True)
+        delimiter = sniff_delimiter(sample, complete)
+        rows = sample_rows(sample, delimiter, complete=True)
         if not rows:
             raise CsvError("The CSV file has no rows" if complete else f"The first {SAMPLE_CHARS} characters of the file hold no rows")
-        has_header, index, column, identifier_type = _choose_column(rows)
-        if complete and has_header and len(rows) == 1:
-            raise CsvError("The CSV file has a header but no rows")
     except CsvError:
         lines.release()
         raise
-    return CsvColumn(column, identifier_type, delimiter, _column_values(lines, delimiter, index, has_header))
+    return OpenedCsv(lines, delimiter, rows, complete)
+
+
+def read_identifier_column(stream: BinaryIO) -> CsvColumn:
+    """Sniff a CSV upload (binary, UTF-8 with or without BOM) and return its identifier column, values lazily."""
+    opened = open_csv(stream)
+    try:
+        has_header, index, column, identifier_type = choose_column(opened.rows)
+        if opened.complete and has_header and len(opened.rows) == 1:
+            raise CsvError("The CSV file has a header but no rows")
+    except CsvError:
+        opened.lines.release()
+        raise
+    return CsvColumn(column, identifier_type, opened.delimiter, _column_values(opened.lines, opened.delimiter, index, has_header))
