@@ -13,6 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -20,7 +21,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from cli import EMULATOR_KEY, CliError, asin_cli, jobs_cli
 from config import ConfigError, Settings, load_settings
-from routes import asin, jobs, metrics, middleware, openapi, system
+from routes import asin, jobs, metrics, middleware, openapi, scan, system
 from routes.errors import register_error_handlers
 from services.asin_service import AsinService
 from services.cache import build_cache
@@ -28,6 +29,8 @@ from services.circuit import RegionCircuits
 from services.dataset_fetch import DatasetFetcher
 from services.health import UpstreamHealth
 from services.jobs import RedisJobService, build_jobs
+from services.scan import Scanner
+from services.scan_profile import Profile
 from services.spapi import OPERATION_PLANS, SpApiClient, is_outage
 from services.status import ServiceStatus
 from utils.api_keys import ApiKeys, read_digests
@@ -103,6 +106,22 @@ def build_spapi(
     )
 
 
+def scan_defaults(settings: Settings) -> Profile:
+    """A scan's default profile: the SCAN_* settings."""
+    return Profile(
+        min_roi_percent=Decimal(str(settings.scan_min_roi)),
+        min_profit=Decimal(str(settings.scan_min_profit)),
+        max_sales_rank=settings.scan_max_sales_rank or None,
+        skip_amazon_on_listing=settings.scan_skip_amazon,
+        skip_restricted=settings.scan_skip_restricted,
+        skip_hazmat=settings.scan_skip_hazmat,
+        prep_cost=Decimal(str(settings.scan_prep_cost)),
+        inbound_per_pound=Decimal(str(settings.scan_inbound_per_pound)),
+        fulfillment=settings.scan_fulfillment,
+        price_source=settings.scan_price_source,
+    )
+
+
 def build_services(app: Flask, settings: Settings) -> None:
     """Build the limiter (and the API keys' quota, in its store), SP-API client and ASIN service once; keep them on app.extensions."""
     health = UpstreamHealth()
@@ -121,7 +140,8 @@ def build_services(app: Flask, settings: Settings) -> None:
     spapi.warm_up(resolve_country(settings.default_country))
     datasets = DatasetFetcher(spapi, cache, seller_id=settings.effective_seller_id(), ttls=settings.dataset_ttls())
     service = AsinService(spapi, cache, max_workers=settings.max_workers, datasets=datasets)
-    job_service = build_jobs(settings, service, part_task=f"{__name__}.{run_job_part.__name__}")
+    scanner = Scanner(service, datasets, scan_defaults(settings))
+    job_service = build_jobs(settings, service, part_task=f"{__name__}.{run_job_part.__name__}", scanner=scanner)
     status = ServiceStatus(
         mode=settings.mode,
         version=__version__,
@@ -132,7 +152,9 @@ def build_services(app: Flask, settings: Settings) -> None:
         cache=cache,
         jobs=job_service,
     )
-    app.extensions.update(asin_service=service, jobs=job_service, spapi=spapi, limiter=limiter, key_quota=key_quota, status=status)
+    app.extensions.update(
+        asin_service=service, scanner=scanner, jobs=job_service, spapi=spapi, limiter=limiter, key_quota=key_quota, status=status
+    )
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -174,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(scan.bp)
     register_error_handlers(app)
     app.cli.add_command(asin_cli)
     app.cli.add_command(jobs_cli)

@@ -2,24 +2,27 @@
 
 `flask asin lookup B07N4M94X4` prints each entry as `GET /asin/<asin>` answers it. `flask asin batch
 in.csv -o out.csv` writes one result row per input row, a chunk at a time, and a second run with the
-same output resumes where an interrupted one stopped.
+same output resumes where an interrupted one stopped. `flask asin scan suppliers.csv -o out.csv` does the same for a
+supplier's price list (CSV or XLSX): the list's own columns, then the scan's profit, ROI and BUY / REVIEW / SKIP verdict.
 
 Run from the repository root: `.flaskenv` names `app:create_cli_app`, which builds the service's app
 and, with no SP-API credentials and no SP_API_ENDPOINT, serves SP-API from the bundled emulator in this
 process. The commands print their output on stdout and everything else (progress, the service's
-warnings) on stderr. `flask asin batch` answers a CSV with the job runner's own step and retry schedule
-(services/jobs/runner.py); `flask jobs` steers the jobs of POST /jobs through the JobService.
+warnings) on stderr. `flask asin batch` and `flask asin scan` answer a list with the job runner's own step and retry
+schedule (services/jobs/runner.py); `flask jobs` steers the jobs of POST /jobs through the JobService.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -29,15 +32,19 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from config import Settings
-from routes import asin_service, job_service
+from routes import asin_service, job_service, scanner
 from services.asin_service import AsinService
 from services.entries import LookupEntry
-from services.entry_csv import csv_rows, read_done_inputs
+from services.entry_csv import WholeLines, csv_lines, csv_rows, read_done_inputs
 from services.errors import ServiceError
 from services.jobs import Job, JobService, PendingItem, RedisJobService
-from services.jobs.runner import ITEM_RETRIES, JobSteps
+from services.jobs.runner import ITEM_RETRIES, JobSteps, Step
+from services.scan import BUY, REVIEW, SKIP, row_from_json, row_json
+from services.scan_csv import SCAN_COLUMNS, output_names, scan_csv_rows
+from services.scan_profile import FULFILLMENTS, PRICE_SOURCES, Profile
 from utils.csv_io import CsvError, read_identifier_column
 from utils.marketplaces import UnknownCountry, resolve_country
+from utils.supplier_list import SupplierListError, read_supplier_upload
 
 # Where app.create_cli_app keeps the emulator it started, on app.extensions.
 EMULATOR_KEY = "cli_emulator"
@@ -176,7 +183,7 @@ def _table(entries: list[LookupEntry]) -> str:
     return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip() for row in rows)
 
 
-# -- batch ----------------------------------------------------------------------------------------
+# -- batch and scan: a list answered a chunk at a time into a result CSV, resumable -------------------
 
 
 class _Outage(Exception):
@@ -190,22 +197,20 @@ class _Outage(Exception):
 
 
 def _answer_chunk(
-    steps: JobSteps,
     items: list[PendingItem],
-    lookup: tuple[str, str, bool],
+    ask: Callable[[list[PendingItem]], Step],
     waiting: Callable[[float, str], None],
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[LookupEntry]:
     """Entries for `items`, in order, asking again (as a job would) for those that failed in passing; _Outage when they keep failing.
 
-    A job stores an item whose retries are spent; a row here holds an error only when it is that input's
-    answer, so the batch stops instead and a second run resumes with those inputs.
+    `ask` is one JobSteps step. A job stores an item whose retries are spent; a row here holds an error only
+    when it is that input's answer, so the command stops instead and a second run resumes with those inputs.
     """
-    identifier_type, country, refresh = lookup
     answers: dict[int, LookupEntry] = {}
     pending = items
     while pending:
-        step = steps.run(pending, identifier_type, country, refresh=refresh)
+        step = ask(pending)
         answers.update(step.answered)
         if step.unanswered:
             first = min(step.unanswered)
@@ -235,9 +240,10 @@ def _duration(seconds: float) -> str:
 
 
 class _Progress:
-    """A batch's progress on stderr: a bar with rate and ETA on a terminal, else a plain line per chunk."""
+    """A command's progress on stderr: a bar with rate and ETA on a terminal, else a plain line per chunk, both named `label`."""
 
-    def __init__(self, total: int, done: int, *, tty: bool, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, label: str, total: int, done: int, *, tty: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        self.label = label
         self.total = total
         self.done = done
         self._resumed_at = done
@@ -250,9 +256,9 @@ class _Progress:
         if self._tty:
             self._bar = click.progressbar(
                 length=self.total,
-                label="batch",
+                label=self.label,
                 file=sys.stderr,
-                show_eta=False,  # ours counts only this run's lookups, not the rows resumed from the file
+                show_eta=False,  # ours counts only this run's rows, not those resumed from the file
                 show_percent=True,
                 show_pos=True,
                 item_show_func=lambda text: text,
@@ -285,41 +291,52 @@ class _Progress:
         if self._bar is not None:
             self._bar.update(step, self.rate())
         else:
-            click.echo(f"batch: {self.done}/{self.total} ({100 * self.done / self.total:.1f}%) {self.rate()}".rstrip(), err=True)
+            click.echo(f"{self.label}: {self.done}/{self.total} ({100 * self.done / self.total:.1f}%) {self.rate()}".rstrip(), err=True)
 
     def waiting(self, seconds: float, reason: str) -> None:
-        """The batch sleeps `seconds` before asking SP-API again."""
+        """The command sleeps `seconds` before asking SP-API again."""
         text = f"waiting {seconds:.1f}s ({reason})"
         if self._bar is not None:
             self._bar.update(0, text)
         else:
-            click.echo(f"batch: {self.done}/{self.total} {text}", err=True)
+            click.echo(f"{self.label}: {self.done}/{self.total} {text}", err=True)
 
 
-def _open_output(path: Path, values: Sequence[str], restart: bool) -> int:
-    """Make `path` hold a header and whole rows only; the number of inputs it already answers (0 when new or --restart)."""
-    header = next(csv_rows([]))
+def _open_output(path: Path, header: str, restart: bool, read_done: Callable[[Path], tuple[list[str], int]]) -> list[str]:
+    """Make `path` hold `header` and whole rows only; the cell `read_done` picks of each row it already holds (none when new or --restart).
+
+    `read_done` reads the rows written for these inputs: a cell of each, and where the last whole one ends
+    (CsvError when the file is not a result file of this kind, CliError when it holds another input's rows).
+    """
     if restart or not path.exists():
         path.write_text(header, encoding="utf-8", newline="")
-        return 0
+        return []
     try:
-        done = read_done_inputs(path)
+        done, end_offset = read_done(path)
     except CsvError as exc:
         raise CliError(f"{exc}; use another -o, or --restart to overwrite it") from None
+    # Drop a row cut short by a crash mid-write; it is written again.
+    with path.open("r+b") as out:
+        out.truncate(end_offset)
+        if end_offset == 0:
+            out.write(header.encode("utf-8"))
+    return done
+
+
+def _other_input(path: Path, problem: str) -> CliError:
+    return CliError(f"{path} holds the results of another input ({problem}); use another -o, or --restart to overwrite it")
+
+
+def _done_lookups(path: Path, values: Sequence[str]) -> tuple[list[str], int]:
+    """The inputs a batch result file already answers and where its last whole row ends; CliError unless they are `values`' first."""
+    done = read_done_inputs(path)
     count = len(done.inputs)
     if done.inputs != list(values[:count]):
         if count > len(values):
-            problem = f"it holds {count} rows, more than the {len(values)} inputs"
-        else:
-            row = next(i for i, (old, new) in enumerate(zip(done.inputs, values, strict=False)) if old != new)
-            problem = f"its row {row + 1} is for {done.inputs[row]!r} but input row {row + 1} is {values[row]!r}"
-        raise CliError(f"{path} holds the results of another input ({problem}); use another -o, or --restart to overwrite it")
-    # Drop a row cut short by a crash mid-write; it is written again.
-    with path.open("r+b") as out:
-        out.truncate(done.end_offset)
-        if done.end_offset == 0:
-            out.write(header.encode("utf-8"))
-    return count
+            raise _other_input(path, f"it holds {count} rows, more than the {len(values)} inputs")
+        row = next(i for i, (old, new) in enumerate(zip(done.inputs, values, strict=False)) if old != new)
+        raise _other_input(path, f"its row {row + 1} is for {done.inputs[row]!r} but input row {row + 1} is {values[row]!r}")
+    return done.inputs, done.end_offset
 
 
 def _quit_on_second_interrupt() -> None:
@@ -331,16 +348,73 @@ def _quit_on_second_interrupt() -> None:
     signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
 
 
-def _rows(values: Sequence[str], entries: Sequence[LookupEntry]) -> str:
-    """The result CSV lines of `entries`, without the header."""
-    lines = csv_rows(zip(values, entries, strict=True))
-    next(lines)  # the header: written once, when the file is made
-    return "".join(lines)
+def _answer_into(
+    ctx: click.Context,
+    output: Path,
+    inputs: Sequence[str],
+    progress: _Progress,
+    *,
+    size: int,
+    ask: Callable[[list[PendingItem]], Step],
+    render: Callable[[int, list[LookupEntry]], str],
+    outcomes: Callable[[LookupEntry], Iterable[str]],
+) -> Counter[str]:
+    """Answer the `inputs` after the first `progress.done` (already in `output`), `size` at a time; how often each outcome came.
+
+    Each chunk's entries are appended to `output` as `render(position of the first, entries)` gives them and
+    flushed. Ctrl-C exits with status 130, SP-API failing for good with status 1: both keep the rows
+    written, and the same command resumes after them.
+    """
+    total, done = len(inputs), progress.done
+    counts: Counter[str] = Counter()
+    outage: _Outage | None = None
+    try:
+        with output.open("a", encoding="utf-8", newline="") as out, progress:
+            for start in range(done, total, size):
+                items = [PendingItem(position, inputs[position], 0) for position in range(start, min(start + size, total))]
+                try:
+                    entries = _answer_chunk(items, ask, progress.waiting)
+                except _Outage as stopped:
+                    entries, outage = stopped.answered, stopped
+                out.write(render(start, entries))
+                out.flush()
+                done += len(entries)
+                for entry in entries:
+                    counts.update(outcomes(entry))
+                progress.advance(done)
+                if outage is not None:
+                    break
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: {done} of {total} written to {output}; run the same command again to resume", err=True)
+        _quit_on_second_interrupt()
+        ctx.exit(130)
+    if outage is not None:
+        click.echo(
+            f"stopped: SP-API kept failing for {outage.count} inputs ({outage.error['code']}: {outage.error['message']}); "
+            f"{done} of {total} written to {output}; run the same command again to resume",
+            err=True,
+        )
+        ctx.exit(1)
+    return counts
 
 
-@asin_cli.command("batch", short_help="Look up every row of a CSV file and write a result CSV; resumable.")
-@click.argument("input_file", type=click.File("rb"), metavar="INPUT.csv")
-@click.option(
+def _input_name(input_file: BinaryIO, output: Path) -> str:
+    """The input file's name for messages; a usage error when -o names the input file itself."""
+    source = getattr(input_file, "name", "-")
+    if source != "<stdin>" and output.exists() and Path(source).resolve() == output.resolve():
+        raise click.BadParameter("the output would overwrite the input file", param_hint="'-o'")
+    return source
+
+
+def _chunk_size(chunk: int | None, settings: Settings) -> int:
+    """--chunk, or MAX_BATCH_SIZE; a usage error above it."""
+    size = chunk or settings.max_batch_size
+    if size > settings.max_batch_size:
+        raise click.BadParameter(f"at most MAX_BATCH_SIZE ({settings.max_batch_size})", param_hint="'--chunk'")
+    return size
+
+
+output_option = click.option(
     "-o",
     "--output",
     required=True,
@@ -349,14 +423,38 @@ def _rows(values: Sequence[str], entries: Sequence[LookupEntry]) -> str:
     help="Result CSV: one row per input row, in order. If it holds the first rows of an earlier run of the same input, "
     "they are kept and the rest appended.",
 )
-@country_option
-@refresh_option
-@click.option(
+chunk_option = click.option(
     "--chunk",
     type=click.IntRange(min=1),
     help="Inputs looked up, then written and flushed, at a time. Default and most: MAX_BATCH_SIZE (100 unless set).",
 )
-@click.option("--restart", is_flag=True, help="Overwrite OUT.csv instead of resuming it.")
+restart_option = click.option("--restart", is_flag=True, help="Overwrite OUT.csv instead of resuming it.")
+
+
+# -- batch ----------------------------------------------------------------------------------------
+
+
+def _rows(values: Sequence[str], entries: Sequence[LookupEntry]) -> str:
+    """The result CSV lines of `entries`, without the header."""
+    lines = csv_rows(zip(values, entries, strict=True))
+    next(lines)  # the header: written once, when the file is made
+    return "".join(lines)
+
+
+def _lookup_outcomes(entry: LookupEntry) -> Iterator[str]:
+    """What a batch's summary counts of an entry: succeeded or failed, and cached."""
+    yield "succeeded" if entry["success"] else "failed"
+    if entry.get("cached"):
+        yield "cached"
+
+
+@asin_cli.command("batch", short_help="Look up every row of a CSV file and write a result CSV; resumable.")
+@click.argument("input_file", type=click.File("rb"), metavar="INPUT.csv")
+@output_option
+@country_option
+@refresh_option
+@chunk_option
+@restart_option
 @click.pass_context
 def batch_csv(
     ctx: click.Context, input_file: BinaryIO, output: Path, country: str | None, refresh: bool, chunk: int | None, restart: bool
@@ -372,12 +470,8 @@ def batch_csv(
     """
     service, settings = _service()
     country = country or settings.default_country
-    size = chunk or settings.max_batch_size
-    if size > settings.max_batch_size:
-        raise click.BadParameter(f"at most MAX_BATCH_SIZE ({settings.max_batch_size})", param_hint="'--chunk'")
-    source = getattr(input_file, "name", "-")
-    if source != "<stdin>" and output.exists() and Path(source).resolve() == output.resolve():
-        raise click.BadParameter("the output would overwrite the input file", param_hint="'-o'")
+    size = _chunk_size(chunk, settings)
+    source = _input_name(input_file, output)
     try:
         column = read_identifier_column(input_file)
         values = list(column.values)  # read it all now: a bad line later in the file fails before any lookup
@@ -385,7 +479,7 @@ def batch_csv(
         raise CliError(f"{source}: {exc}") from None
     total = len(values)
     try:
-        done = _open_output(output, values, restart)
+        done = len(_open_output(output, next(csv_rows([])), restart, lambda path: _done_lookups(path, values)))
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
     named = f"column {column.column!r}" if column.column else "first column, no header"
@@ -393,45 +487,247 @@ def batch_csv(
     click.echo(f"batch: {total} {column.identifier_type} from {source} ({named}), {country}; {state}", err=True)
 
     steps = JobSteps(service, size=size, retry=ITEM_RETRIES)
-    lookup = (column.identifier_type, country, refresh)
-    progress = _Progress(total, done, tty=sys.stderr.isatty())
-    succeeded = failed = cached = 0
-    outage: _Outage | None = None
-    try:
-        with output.open("a", encoding="utf-8", newline="") as out, progress:
-            for start in range(done, total, size):
-                chunk_values = values[start : start + size]
-                items = [PendingItem(start + offset, value, 0) for offset, value in enumerate(chunk_values)]
-                try:
-                    entries = _answer_chunk(steps, items, lookup, progress.waiting)
-                except _Outage as stopped:
-                    entries, outage = stopped.answered, stopped
-                out.write(_rows(chunk_values[: len(entries)], entries))
-                out.flush()
-                done += len(entries)
-                succeeded += sum(1 for entry in entries if entry["success"])
-                failed += sum(1 for entry in entries if not entry["success"])
-                cached += sum(1 for entry in entries if entry.get("cached"))
-                progress.advance(done)
-                if outage is not None:
-                    break
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: {done} of {total} written to {output}; run the same command again to resume", err=True)
-        _quit_on_second_interrupt()
-        ctx.exit(130)
-    if outage is not None:
-        click.echo(
-            f"stopped: SP-API kept failing for {outage.count} inputs ({outage.error['code']}: {outage.error['message']}); "
-            f"{done} of {total} written to {output}; run the same command again to resume",
-            err=True,
-        )
-        ctx.exit(1)
-    this_run = succeeded + failed
+    progress = _Progress("batch", total, done, tty=sys.stderr.isatty())
+    counts = _answer_into(
+        ctx,
+        output,
+        values,
+        progress,
+        size=size,
+        ask=lambda items: steps.run(items, column.identifier_type, country, refresh=refresh),
+        render=lambda start, entries: _rows(values[start : start + len(entries)], entries),
+        outcomes=_lookup_outcomes,
+    )
+    succeeded, failed, cached = counts["succeeded"], counts["failed"], counts["cached"]
     click.echo(
-        f"batch: done: {total} rows in {output}; this run {this_run}: {succeeded} succeeded, {failed} failed, "
+        f"batch: done: {total} rows in {output}; this run {succeeded + failed}: {succeeded} succeeded, {failed} failed, "
         f"{cached} cached, {progress.seconds:.1f}s",
         err=True,
     )
+
+
+# -- scan -----------------------------------------------------------------------------------------
+
+# The scan's options that set a profile setting (services/scan_profile.py), given as typed: Profile checks them.
+_PROFILE_OPTIONS = {
+    "min_roi": "min_roi_percent",
+    "min_profit": "min_profit",
+    "max_rank": "max_sales_rank",
+    "prep_cost": "prep_cost",
+    "inbound_per_pound": "inbound_per_pound",
+    "fulfillment": "fulfillment",
+    "price_source": "price_source",
+}
+# --keep-X/--skip-X: the profile's skip_* setting.
+_SKIP_FLAGS = {"keep_amazon": "skip_amazon_on_listing", "keep_restricted": "skip_restricted", "keep_hazmat": "skip_hazmat"}
+
+
+def _scan_profile(defaults: Profile, options: dict[str, Any]) -> Profile:
+    """`defaults` (the SCAN_* settings) with the options given applied; a usage error naming the option of a bad value."""
+    profile = defaults
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name in _SKIP_FLAGS:
+            key, value = _SKIP_FLAGS[name], not value
+        else:
+            # 0 is "no limit", as SCAN_MAX_SALES_RANK=0.
+            key, value = _PROFILE_OPTIONS[name], None if name == "max_rank" and value.strip() == "0" else value
+        try:
+            profile = profile.with_overrides({key: value})
+        except ServiceError as exc:
+            raise CliError(f"--{name.replace('_', '-')}: {exc.message}") from None
+    return profile
+
+
+def _as_written(values: Iterable[Any]) -> list[str]:
+    """`values` as a result file's line holds them, read back (spreadsheet-safe text: true/false, formula starts quoted)."""
+    return next(csv.reader([csv_lines()(values)]))
+
+
+def _done_scan_rows(path: Path, columns: Sequence[str], inputs: Sequence[str]) -> tuple[list[str], int]:
+    """The verdicts of the rows a scan result file already holds for `inputs` (stored rows), and where its last whole row ends.
+
+    CsvError when its header is not the list's columns and the scan's; CliError when a row's input cells are
+    not those of the input row in its place.
+    """
+    header = _as_written([*columns, *output_names(columns)])
+    verdict = len(columns) + SCAN_COLUMNS.index("verdict")
+    verdicts: list[str] = []
+    with path.open("rb") as stream:
+        lines = WholeLines(stream)
+        # strict: a quoted field cut off by the end of the file is an error, not a short row.
+        reader = csv.reader(lines, strict=True)
+        try:
+            found = next(reader, None)
+        except csv.Error:
+            found = []
+        if found is None:
+            return [], 0
+        if found != header:
+            shown = f"{SCAN_COLUMNS[0]},...,{SCAN_COLUMNS[-1]}"
+            raise CsvError(
+                f"{path} is not a scan result file of this list: its header is not the list's {len(columns)} columns, then {shown}"
+            )
+        end_offset = lines.offset
+        while True:
+            try:
+                row = next(reader)
+            except (StopIteration, csv.Error):
+                break
+            if len(row) != len(header):
+                break
+            number = len(verdicts)
+            if number >= len(inputs):
+                raise _other_input(path, f"it holds more rows than the {len(inputs)} of the list")
+            fields = row_from_json(inputs[number]).fields
+            expected = _as_written(fields.get(column) for column in columns)
+            if row[: len(columns)] != expected:
+                at = next(i for i, (old, new) in enumerate(zip(row, expected, strict=False)) if old != new)
+                raise _other_input(
+                    path, f"its row {number + 1} has {columns[at]} {row[at]!r} but the list's row {number + 1} has {expected[at]!r}"
+                )
+            verdicts.append(row[verdict])
+            end_offset = lines.offset
+    return verdicts, end_offset
+
+
+def _scan_rows(columns: Sequence[str], entries: Sequence[LookupEntry]) -> str:
+    """The scan result CSV lines of `entries`, without the header."""
+    lines = scan_csv_rows(columns, entries)
+    next(lines)  # the header: written once, when the file is made
+    return "".join(lines)
+
+
+@asin_cli.command("scan", short_help="Scan a supplier's price list for profit and write a result CSV; resumable.")
+@click.argument("input_file", type=click.File("rb"), metavar="SUPPLIERS.csv")
+@output_option
+@country_option
+@click.option(
+    "--min-roi", metavar="PERCENT", help="A BUY returns at least this percentage of its cost. Default: SCAN_MIN_ROI (30 unless set)."
+)
+@click.option(
+    "--min-profit",
+    metavar="AMOUNT",
+    help="A BUY earns at least this much per unit Amazon sells (the marketplace's currency). Default: SCAN_MIN_PROFIT (3 unless set).",
+)
+@click.option(
+    "--max-rank",
+    metavar="N",
+    help="Skip items whose sales rank is above N, or that have none; 0: no limit. Default: SCAN_MAX_SALES_RANK (0 unless set).",
+)
+@click.option(
+    "--prep-cost", metavar="AMOUNT", help="Prep and labelling per unit, on top of the cost. Default: SCAN_PREP_COST (0 unless set)."
+)
+@click.option(
+    "--inbound-per-pound",
+    metavar="AMOUNT",
+    help="Shipping to Amazon per pound of the package's weight. Default: SCAN_INBOUND_PER_POUND (0 unless set).",
+)
+@click.option(
+    "--fulfillment",
+    metavar="|".join(FULFILLMENTS),
+    help="FBA (FBA fees, inbound eligibility checked) or FBM. Default: SCAN_FULFILLMENT (FBA unless set).",
+)
+@click.option(
+    "--price-source",
+    metavar="|".join(PRICE_SOURCES),
+    help="The sale price: the Buy Box (else the lowest FBA offer, else the lowest offer), the lowest FBA offer (else the lowest "
+    "offer), or the lowest offer. Default: SCAN_PRICE_SOURCE (buy_box unless set).",
+)
+@click.option(
+    "--keep-amazon/--skip-amazon", default=None, help="Amazon sells the item too: REVIEW, or SKIP (default, unless SCAN_SKIP_AMAZON=false)."
+)
+@click.option(
+    "--keep-restricted/--skip-restricted",
+    default=None,
+    help="Listing needs approval or is not allowed: REVIEW, or SKIP (default, unless SCAN_SKIP_RESTRICTED=false).",
+)
+@click.option(
+    "--keep-hazmat/--skip-hazmat",
+    default=None,
+    help="FBA holds the item as dangerous goods (hazmat): REVIEW, or SKIP (default, unless SCAN_SKIP_HAZMAT=false).",
+)
+@click.option(
+    "--cost-column", metavar="NAME", help="The column of the supplier's cost. Default: the first named cost, unit cost, wholesale, ..."
+)
+@click.option(
+    "--pack-column", metavar="NAME", help="The column of the case pack. Default: the first named pack, case pack, pack size, ...; none: 1."
+)
+@refresh_option
+@chunk_option
+@restart_option
+@click.pass_context
+def scan_csv(
+    ctx: click.Context,
+    input_file: BinaryIO,
+    output: Path,
+    country: str | None,
+    cost_column: str | None,
+    pack_column: str | None,
+    refresh: bool,
+    chunk: int | None,
+    restart: bool,
+    **profile_options: Any,
+) -> None:
+    """Scan every row of a supplier's price list (CSV or XLSX) for profit and write OUT.csv with a verdict per row.
+
+    Each row's code (the column named upc, ean, asin, gtin, isbn or jan) is looked up and priced, its fees
+    estimated, and its profit and ROI over the row's cost (divided by the case pack, per unit Amazon sells)
+    held to the profile; the items that pass are checked for Amazon on the listing, listing restrictions
+    and (FBA) inbound eligibility. OUT.csv holds the list's own columns, then the scan's: asin, price,
+    fees, profit, roi_percent, max_cost, ... and the verdict, BUY, REVIEW or SKIP, with its reasons. The
+    profile is the SCAN_* settings with the options' changes.
+
+    As for `flask asin batch`: each chunk's rows are written and flushed once scanned, and the same command
+    run again resumes after them; progress goes to stderr. Exit status 1 when SP-API keeps failing (also
+    resumable), 2 for a list that cannot be read (no cost column, say) or a bad setting; a row whose code,
+    cost or pack cannot be read is only its row's SKIP.
+    """
+    service, settings = _service()
+    row_scanner = scanner()
+    country = country or settings.default_country
+    size = _chunk_size(chunk, settings)
+    profile = _scan_profile(row_scanner.defaults, profile_options)
+    source = _input_name(input_file, output)
+    try:
+        supplier = read_supplier_upload(input_file, cost_column=cost_column, pack_column=pack_column)
+        # Read it all now: a line that cannot be read fails before any lookup.
+        inputs = [row_json(row) for row in supplier.rows]
+    except SupplierListError as exc:
+        raise CliError(f"{source}: {exc}") from None
+    columns, total = supplier.columns, len(inputs)
+    try:
+        done = _open_output(output, next(scan_csv_rows(columns, [])), restart, lambda path: _done_scan_rows(path, columns, inputs))
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
+    pack = repr(supplier.pack_column) if supplier.pack_column else "none (1)"
+    state = f"{len(done)} already in {output}, resuming" if done else f"writing {output}"
+    click.echo(
+        f"scan: {total} rows from {source} ({supplier.identifier_type} column {supplier.identifier_column!r}, cost "
+        f"{supplier.cost_column!r}, pack {pack}), {country}; {state}",
+        err=True,
+    )
+    settings_shown = " ".join(f"{key}={'none' if value is None else value}" for key, value in profile.as_json().items())
+    click.echo(f"scan: profile {settings_shown}", err=True)
+
+    steps = JobSteps(service, size=size, retry=ITEM_RETRIES, scanner=row_scanner)
+    spec = {"profile": profile.as_json(), "columns": columns}
+    progress = _Progress("scan", total, len(done), tty=sys.stderr.isatty())
+    counts = _answer_into(
+        ctx,
+        output,
+        inputs,
+        progress,
+        size=size,
+        ask=lambda items: steps.run(items, supplier.identifier_type, country, refresh=refresh, scan=spec),
+        render=lambda start, entries: _scan_rows(columns, entries),
+        outcomes=lambda entry: (entry["Scan"]["verdict"],),
+    )
+    this_run = sum(counts.values())
+    counts.update(done)
+    verdicts = ", ".join(f"{counts[verdict]} {verdict}" for verdict in (BUY, REVIEW, SKIP))
+    click.echo(f"scan: done: {total} rows in {output}: {verdicts}; this run {this_run}, {progress.seconds:.1f}s", err=True)
 
 
 # -- flask jobs ------------------------------------------------------------------------------

@@ -123,6 +123,18 @@ class Settings:
     # The seller's merchant token (Seller Central > Settings > Merchant Token): Listings Restrictions'
     # sellerId. Empty: the emulator's seller in emulator mode; in live mode restrictions fail SELLER_ID_MISSING.
     seller_id: str = ""
+    # A scan's default profile (each request may override it): the gates a supplier row must pass to be a
+    # BUY, and the costs besides the supplier's (money in the marketplace's currency, per unit sold).
+    scan_min_roi: float = 30.0
+    scan_min_profit: float = 3.0
+    scan_max_sales_rank: int = 0  # 0: no limit
+    scan_skip_amazon: bool = True
+    scan_skip_restricted: bool = True
+    scan_skip_hazmat: bool = True
+    scan_prep_cost: float = 0.0
+    scan_inbound_per_pound: float = 0.0
+    scan_fulfillment: str = "FBA"
+    scan_price_source: str = "buy_box"
 
     @property
     def has_credentials(self) -> bool:
@@ -204,6 +216,9 @@ class _Parser:
 
     parse: Callable[[str], Any]
     expect: str
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _integer(minimum: int) -> _Parser:
@@ -336,6 +351,16 @@ PARSERS: dict[str, _Parser] = {
     "lwa_endpoint": _Parser(_url, "an http:// or https:// URL"),
     "emulator_port": _integer(1),
     "seller_id": _Parser(_merchant_token, "a merchant token: A and 9 to 19 upper-case letters or digits"),
+    "scan_min_roi": _number(-100, 1e9),
+    "scan_min_profit": _number(0, 1e9),
+    "scan_max_sales_rank": _integer(0),
+    "scan_skip_amazon": _Parser(lambda raw: _BOOLEANS[raw.strip().lower()], "true or false"),
+    "scan_skip_restricted": _Parser(lambda raw: _BOOLEANS[raw.strip().lower()], "true or false"),
+    "scan_skip_hazmat": _Parser(lambda raw: _BOOLEANS[raw.strip().lower()], "true or false"),
+    "scan_prep_cost": _number(0, 1e9),
+    "scan_inbound_per_pound": _number(0, 1e9),
+    "scan_fulfillment": _choice(("FBA", "FBM")),
+    "scan_price_source": _choice(("buy_box", "lowest_fba", "lowest_offer"), str.lower),
 }
 
 

@@ -16,12 +16,18 @@ from services.dataset_fetch import DatasetRequest
 from services.datasets import parse_include
 from services.errors import INVALID_REQUEST, UNSUPPORTED_MEDIA_TYPE, ServiceError
 from services.jobs import JobService
+from services.scan import Scanner
 from utils.asins import InvalidAsin, normalize_asin
 
 
 def asin_service() -> AsinService:
     """The AsinService built by the app factory."""
     return current_app.extensions["asin_service"]
+
+
+def scanner() -> Scanner:
+    """The Scanner built by the app factory."""
+    return current_app.extensions["scanner"]
 
 
 def job_service() -> JobService:

@@ -93,6 +93,7 @@ def product_facts(item: dict[str, Any], marketplace: Marketplace) -> dict[str, A
         "Color": summary.get("color"),
         "Size": summary.get("size"),
         "ItemClassification": summary.get("itemClassification"),
+        "PackageQuantity": summary.get("packageQuantity") if isinstance(summary.get("packageQuantity"), int) else None,
         "ProductType": product_type.get("productType"),
         "ImageUrl": _largest_main_image(_for_marketplace(item, "images", mp)),
         "Identifiers": _identifiers(_for_marketplace(item, "identifiers", mp)),

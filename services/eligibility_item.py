@@ -54,6 +54,15 @@ REASON_MESSAGES: dict[str, str] = {
 }
 
 
+# The dangerous goods (hazmat) reasons: under hazmat review (0007 to 0014), regulated (0015, 0016) and fully regulated (0097).
+HAZMAT_CODES = frozenset({*(f"FBA_INB_{n:04d}" for n in range(7, 17)), "FBA_INB_0097"})
+
+
+def is_hazmat(code: object) -> bool:
+    """True for an ineligibility reason that is about dangerous goods."""
+    return code in HAZMAT_CODES
+
+
 def reason_message(code: str) -> str:
     """The readable message of an ineligibility reason code (a code the table lacks: the model's unknown reason)."""
     return REASON_MESSAGES.get(code) or f"{REASON_MESSAGES[_UNKNOWN]} ({code})"

@@ -44,6 +44,7 @@ class LookupEntry(TypedDict, total=False):
     Color: str | None
     Size: str | None
     ItemClassification: str | None
+    PackageQuantity: int | None
     ProductType: str | None
     ImageUrl: str | None
     Identifiers: dict[str, list[str]]

@@ -18,8 +18,9 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, BinaryIO
 
 from services.entries import LookupEntry
@@ -109,6 +110,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)  # a number, negative or not, is no formula
     text = str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
@@ -209,18 +212,24 @@ def _dataset_cells(entry: Mapping[str, Any], include: frozenset[str]) -> dict[st
     return cells
 
 
-def csv_rows(items: Iterable[tuple[str, LookupEntry | None]], *, bom: bool = False, include: Iterable[str] = ()) -> Iterator[str]:
-    """The header line (result_columns(include)), then one CRLF-terminated line per (input, entry or None for pending)."""
+def csv_lines() -> Callable[[Iterable[Any]], str]:
+    """A writer of CSV lines: each call turns one row of values into one CRLF-terminated line of spreadsheet-safe cells."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
-    def line(cells: Iterable[str]) -> str:
-        writer.writerow(cells)
+    def line(values: Iterable[Any]) -> str:
+        writer.writerow(_cell(value) for value in values)
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
         return text
 
+    return line
+
+
+def csv_rows(items: Iterable[tuple[str, LookupEntry | None]], *, bom: bool = False, include: Iterable[str] = ()) -> Iterator[str]:
+    """The header line (result_columns(include)), then one CRLF-terminated line per (input, entry or None for pending)."""
+    line = csv_lines()
     # Excel reads a CSV without a byte-order mark as the local code page, garbling non-ASCII titles.
     included = frozenset(include)
     columns = result_columns(included)
@@ -229,7 +238,7 @@ def csv_rows(items: Iterable[tuple[str, LookupEntry | None]], *, bom: bool = Fal
         cells = _result_cells(input_value, entry)
         if included and entry is not None:
             cells.update(_dataset_cells(entry, included))
-        yield line(_cell(cells.get(column)) for column in columns)
+        yield line(cells.get(column) for column in columns)
 
 
 def ndjson_lines(items: Iterable[LookupEntry]) -> Iterator[str]:
@@ -251,7 +260,7 @@ class DoneInputs:
     end_offset: int
 
 
-class _CountedLines:
+class WholeLines:
     """Complete UTF-8 lines of a binary file, counting the bytes handed out; a last line without a newline is dropped."""
 
     def __init__(self, stream: BinaryIO) -> None:
@@ -284,7 +293,7 @@ def read_done_inputs(path: str | os.PathLike[str]) -> DoneInputs:
         return DoneInputs([], 0)
     error_code = RESULT_COLUMNS.index("error_code")
     with open(path, "rb") as stream:
-        lines = _CountedLines(stream)
+        lines = WholeLines(stream)
         # strict: a quoted field cut off by the end of the file is an error, not a short row.
         reader = csv.reader(lines, strict=True)
         try:

@@ -45,6 +45,10 @@ SELLER_ID_MISSING = "SELLER_ID_MISSING"
 # Fees need a price: none was given, and SP-API shows no Buy Box (nor, when offers were asked, any offer).
 NO_PRICE = "NO_PRICE"
 
+# -- codes of a supplier row a scan cannot read (its cost or its case pack), beside INVALID_IDENTIFIER ---
+INVALID_COST = "INVALID_COST"
+INVALID_PACK = "INVALID_PACK"
+
 # -- codes of a request refused as a whole ---------------------------------------------------------
 INVALID_REQUEST = "INVALID_REQUEST"
 BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
@@ -84,7 +88,7 @@ class ServiceError(Exception):
 # with backoff; a job or `flask asin batch` asks again later rather than keep the error).
 _TRANSIENT = frozenset({THROTTLED, TIMEOUT, UPSTREAM_ERROR, UPSTREAM_UNAVAILABLE})
 # What SP-API said about the item itself (or what the service knows without asking): the answer to keep.
-_ITEM_ANSWERS = frozenset({NOT_FOUND, INVALID_ASIN, INVALID_IDENTIFIER, UPSTREAM_REJECTED})
+_ITEM_ANSWERS = frozenset({NOT_FOUND, INVALID_ASIN, INVALID_IDENTIFIER, UPSTREAM_REJECTED, INVALID_COST, INVALID_PACK})
 # SP-API down or broken (not saying no): counts towards opening a region's circuit.
 _OUTAGES = frozenset({TIMEOUT, UPSTREAM_ERROR, UPSTREAM_UNAVAILABLE})
 # After the retries: SP-API is not serving us, /health says degraded.

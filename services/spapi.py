@@ -9,13 +9,15 @@ into ServiceError.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
 import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -210,6 +212,37 @@ class CallCount:
     sent: int = 0
 
 
+class CallLedger:
+    """SP-API calls by operation, and the seconds they waited for their slot, of everything a piece of work did.
+
+    `recording()` makes a ledger the current one for the calling context; the service's pools run their
+    tasks in copies of the caller's context, so the calls of every thread the work spreads to are counted.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: dict[str, int] = {}
+        self.waited: dict[str, float] = {}
+
+    def add(self, operation: str, waited: float) -> None:
+        """Count one call of `operation` that waited `waited` seconds for its slot."""
+        with self._lock:
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+            self.waited[operation] = self.waited.get(operation, 0.0) + waited
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[CallLedger]:
+        """Count the calls made in this context (and the pool tasks it starts) in this ledger, while the block runs."""
+        token = _LEDGER.set(self)
+        try:
+            yield self
+        finally:
+            _LEDGER.reset(token)
+
+
+_LEDGER: contextvars.ContextVar[CallLedger | None] = contextvars.ContextVar("spapi_call_ledger", default=None)
+
+
 class _GuardedTransport:
     """The library's httpx transport with our limiter in front and a status check behind.
 
@@ -250,6 +283,9 @@ class _GuardedTransport:
             response = metrics.time_spapi_call(operation, lambda: self._inner.request(method, url, **kwargs))
         finally:
             metrics.observe_limiter_wait(operation, self._admission.waited)
+            ledger = _LEDGER.get()
+            if ledger is not None:
+                ledger.add(operation, self._admission.waited)
             self._admission = None
         # The plan follows x-amzn-RateLimit-Limit, and a 429 slows the pace for every worker.
         self._limiter.observe(

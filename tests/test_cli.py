@@ -1,4 +1,4 @@
-"""`flask asin lookup` and `flask asin batch`, over real HTTP to the SP-API emulator (in-process and as `flask` itself)."""
+"""`flask asin lookup`, `batch` and `scan`, over real HTTP to the SP-API emulator (in-process, and as `flask` itself)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import openpyxl
 import pytest
 from click.testing import Result
 from flask import Flask
 
 import cli
 from emulator import EmulatorServer
-from emulator.catalog import build_item
+from emulator.catalog import build_item, item_identifiers
+from services.scan_csv import output_names
 from tests.helpers.data import SANDBOX_TITLE, US, synthetic_asins
 from tests.helpers.emulator_log import calls_by_status, operation_calls
+from tests.helpers.spapi import FAMILY_PLANS
 from utils.retry import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,6 +257,253 @@ def test_batch_chunk_above_max_batch_size_is_refused(app, tmp_path):
     result = run(app, "asin", "batch", str(source), "-o", str(tmp_path / "out.csv"), "--chunk", "101")
     assert result.exit_code == 2
     assert "at most MAX_BATCH_SIZE (100)" in result.stderr
+
+
+# -- scan -----------------------------------------------------------------------------------------
+
+# Synthetic items the emulator finds by UPC (searchCatalogItems), priced, with fees, restrictions and eligibility.
+SCAN_ASINS = [f"B00SCAN{n:03d}" for n in range(12)]
+SUPPLIER_COLUMNS = ["UPC", "Description", "Unit Cost", "Case Pack"]
+# A valid UPC whose cost is no amount, and a UPC with a wrong check digit: each only its row's SKIP, never looked up.
+BAD_COST, BAD_UPC = "012345678905;broken cost;abc;1", "012345678900;broken code;2,50;1"
+SUMMARY = re.compile(r"^scan: done: (\d+) rows in (.+): (\d+) BUY, (\d+) REVIEW, (\d+) SKIP; this run (\d+), \d+\.\ds$", re.MULTILINE)
+
+
+def upc_of(asin: str) -> str:
+    return next(code["identifier"] for code in item_identifiers(asin) if code["identifierType"] == "UPC")
+
+
+def write_supplier_list(path: Path) -> list[str]:
+    """A `;` list as a European supplier sends it (decimal comma, case packs of 1 to 3, two bad rows); its UPCs in order."""
+    lines = [f"{upc_of(asin)};item {n};{n + 1},50;{1 + n % 3}" for n, asin in enumerate(SCAN_ASINS)]
+    lines[2:2] = [BAD_COST, BAD_UPC]
+    path.write_text("\n".join([";".join(SUPPLIER_COLUMNS), *lines]) + "\n", encoding="utf-8")
+    return [line.split(";")[0] for line in lines]
+
+
+def verdicts_of(rows: list[dict[str, str]]) -> dict[str, int]:
+    return {verdict: sum(1 for row in rows if row["verdict"] == verdict) for verdict in ("BUY", "REVIEW", "SKIP")}
+
+
+def summary_of(result: Result) -> tuple[int, str, dict[str, int], int]:
+    """(rows, file, verdicts, rows scanned this run) of a scan's last line."""
+    found = SUMMARY.search(result.stderr)
+    assert found, result.stderr
+    return int(found[1]), found[2], dict(zip(("BUY", "REVIEW", "SKIP"), map(int, found.groups()[2:5]), strict=True)), int(found[6])
+
+
+@pytest.fixture
+def scan_app(fast_app: Callable[..., Flask], emulator: EmulatorServer) -> Callable[..., Flask]:
+    """Apps as fast_app's, with the pricing, fees, restrictions and eligibility plans raised too."""
+    emulator.configure(plans=FAMILY_PLANS)
+    return fast_app
+
+
+def test_scan_writes_every_row_once_in_order_with_a_verdict(scan_app, emulator, tmp_path):
+    source = tmp_path / "suppliers.csv"
+    upcs = write_supplier_list(source)
+    out = tmp_path / "out.csv"
+    result = run(scan_app(), "asin", "scan", str(source), "-o", str(out), "--country", "us")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+    with out.open(encoding="utf-8", newline="") as stream:
+        header = next(csv.reader(stream))
+    assert header == [*SUPPLIER_COLUMNS, *output_names(SUPPLIER_COLUMNS)]  # the list's columns first, as given
+    rows = read_rows(out)
+    assert [row["UPC"] for row in rows] == upcs
+    assert [row["Unit Cost"] for row in rows[:2]] == ["1,50", "2,50"]  # the cell as the supplier wrote it
+    assert all(row["verdict"] in ("BUY", "REVIEW", "SKIP") for row in rows)
+    found = [row for row in rows if row["Description"].startswith("item")]
+    assert [row["asin"] for row in found] == SCAN_ASINS
+    # The cost read with its decimal comma, per unit of the case pack (each of these items is sold one to a listing).
+    assert [row["unit_cost"] for row in found[:3]] == ["1.50", "1.25", "1.17"]
+    bad_cost, bad_upc = rows[2], rows[3]
+    assert (bad_cost["verdict"], bad_cost["reasons"], bad_cost["asin"]) == ("SKIP", "INVALID_COST", "")
+    assert (bad_upc["verdict"], bad_upc["reasons"], bad_upc["asin"]) == ("SKIP", "INVALID_IDENTIFIER", "")
+    for row in rows:
+        if row["verdict"] == "BUY":
+            assert float(row["profit"]) >= 3 and float(row["roi_percent"]) >= 30 and row["reasons"] == ""
+        if row["restriction_status"] == "APPROVAL_REQUIRED":  # SCAN_SKIP_RESTRICTED=true by default
+            assert (row["verdict"], row["reasons"]) == ("SKIP", "APPROVAL_REQUIRED")
+    verdicts = verdicts_of(rows)
+    assert verdicts["BUY"] > 0 and verdicts["SKIP"] > 2
+
+    # Each good UPC searched once, 20 a call; the bad rows never.
+    assert sorted(searched_asins(emulator)) == sorted(upcs[:2] + upcs[4:])
+    assert calls_by_status(emulator, "searchCatalogItems") == {"200": 1}
+    lines = result.stderr.splitlines()
+    assert f"scan: 14 rows from {source} (UPC column 'UPC', cost 'Unit Cost', pack 'Case Pack'), US; writing {out}" in lines
+    assert "scan: 14/14 (100.0%)" in result.stderr
+    assert summary_of(result) == (14, str(out), verdicts, 14)
+
+
+def test_scan_options_change_the_verdicts(scan_app, emulator, tmp_path):
+    source = tmp_path / "suppliers.csv"
+    write_supplier_list(source)
+    app = scan_app()
+    default = run(app, "asin", "scan", str(source), "-o", str(tmp_path / "default.csv"))
+    assert default.exit_code == 0, default.output
+    rows = read_rows(tmp_path / "default.csv")
+    bought = [row["UPC"] for row in rows if row["verdict"] == "BUY"]
+    restricted = [row["UPC"] for row in rows if row["reasons"] == "APPROVAL_REQUIRED"]
+    amazon = [row["UPC"] for row in rows if row["reasons"] == "AMAZON_ON_LISTING"]
+    assert bought and restricted and amazon and verdicts_of(rows)["REVIEW"] == 0
+
+    strict = run(app, "asin", "scan", str(source), "-o", str(tmp_path / "strict.csv"), "--min-roi", "100000")
+    assert strict.exit_code == 0, strict.output
+    assert "min_roi_percent=100000.0" in strict.stderr
+    rows = read_rows(tmp_path / "strict.csv")
+    assert verdicts_of(rows)["BUY"] == 0 == summary_of(strict)[2]["BUY"]
+    assert all(row["verdict"] == "SKIP" and "ROI_BELOW_MIN" in row["reasons"] for row in rows if row["UPC"] in bought)
+
+    kept = run(app, "asin", "scan", str(source), "-o", str(tmp_path / "kept.csv"), "--keep-restricted", "--keep-amazon")
+    assert kept.exit_code == 0, kept.output
+    rows = {row["UPC"]: row for row in read_rows(tmp_path / "kept.csv")}
+    # Kept, they are looked at further (an item Amazon sells may be restricted as well): REVIEW, for that reason first.
+    assert all((rows[upc]["verdict"], rows[upc]["reasons"]) == ("REVIEW", "APPROVAL_REQUIRED") for upc in restricted)
+    assert all((rows[upc]["verdict"], rows[upc]["reasons"].split(";")[0]) == ("REVIEW", "AMAZON_ON_LISTING") for upc in amazon)
+    assert summary_of(kept)[2]["REVIEW"] == len(restricted) + len(amazon)
+
+
+def test_scan_resumes_after_the_rows_written_without_scanning_them_again(scan_app, emulator, tmp_path):
+    source = tmp_path / "suppliers.csv"
+    upcs = write_supplier_list(source)
+    out = tmp_path / "out.csv"
+    app = scan_app(cache_backend="none")
+    first = run(app, "asin", "scan", str(source), "-o", str(out), "--chunk", "4")
+    assert first.exit_code == 0, first.output
+    complete = out.read_bytes()
+    # As an interrupted run leaves it: the header and 6 whole rows (two chunks and a half), then half of the 7th.
+    lines = complete.split(b"\r\n")
+    out.write_bytes(b"\r\n".join(lines[:7]) + b"\r\n" + lines[7][:30])
+    before, searches_before = len(emulator.calls()["calls"]), len(operation_calls(emulator, "searchCatalogItems"))
+
+    result = run(app, "asin", "scan", str(source), "-o", str(out), "--chunk", "4")
+    assert result.exit_code == 0, result.output
+    assert f"6 already in {out}, resuming" in result.stderr
+    assert out.read_bytes() == complete  # every row once, in order, as the uninterrupted run wrote it
+    # With no cache, only the rows without a whole line were scanned again: their UPCs searched, their ASINs priced.
+    assert sorted(searched_asins(emulator, since=searches_before)) == sorted(upcs[6:])
+    again = emulator.calls()["calls"][before:]
+    priced = {asin for call in again if call["operation"] == "getCompetitivePricing" for asin in call["asins"]}
+    assert priced == set(SCAN_ASINS[4:])  # rows 6 to 13 (rows 2 and 3 are the bad ones)
+    assert not {code for call in again for code in call["asins"]} & (set(upcs[:6]) | set(SCAN_ASINS[:4]))
+    total, _, verdicts, this_run = summary_of(result)
+    assert (total, this_run) == (14, 8) and verdicts == summary_of(first)[2]  # the file's verdicts, earlier rows too
+
+    nothing_left = run(app, "asin", "scan", str(source), "-o", str(out))
+    assert nothing_left.exit_code == 0 and "14 already in" in nothing_left.stderr
+    assert len(emulator.calls()["calls"]) == before + len(again)
+
+
+def test_scan_refuses_an_output_of_another_list_unless_restart(scan_app, emulator, tmp_path):
+    source = tmp_path / "suppliers.csv"
+    write_supplier_list(source)
+    out = tmp_path / "out.csv"
+    app = scan_app()
+    assert run(app, "asin", "scan", str(source), "-o", str(out)).exit_code == 0
+    scanned = out.read_bytes()
+    source.write_text(source.read_text(encoding="utf-8").replace(";2,50;2", ";2,75;2"), encoding="utf-8")  # a new price
+
+    refused = run(app, "asin", "scan", str(source), "-o", str(out))
+    assert refused.exit_code == 2
+    assert "its row 2 has Unit Cost '2,50' but the list's row 2 has '2,75'" in refused.stderr and "--restart" in refused.stderr
+    assert out.read_bytes() == scanned
+
+    restarted = run(app, "asin", "scan", str(source), "-o", str(out), "--restart")
+    assert restarted.exit_code == 0
+    assert read_rows(out)[1]["Unit Cost"] == "2,75"
+
+    batch_file = write_csv(tmp_path / "batch.csv", "asin", ["B0TEST0001"])
+    not_a_scan = run(app, "asin", "scan", str(source), "-o", str(batch_file))
+    assert not_a_scan.exit_code == 2 and "is not a scan result file of this list" in not_a_scan.stderr
+
+
+def test_scan_reads_an_xlsx_list_and_resumes_it(scan_app, emulator, tmp_path):
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Price list, December"])  # a title above the header
+    sheet.append(["Item", "UPC", "Wholesale", "Units per case"])
+    for n, asin in enumerate(SCAN_ASINS[:3]):
+        sheet.append([f"item {n}", int(upc_of(asin)), 1.5 + n, 6 if n == 1 else None])  # numbers, as a spreadsheet keeps them
+    source = tmp_path / "suppliers.xlsx"
+    workbook.save(source)
+    out = tmp_path / "out.csv"
+    app = scan_app()
+
+    result = run(app, "asin", "scan", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "(UPC column 'UPC', cost 'Wholesale', pack 'Units per case')" in result.stderr
+    rows = read_rows(out)
+    assert [(row["Item"], row["Wholesale"], row["asin"]) for row in rows] == [
+        ("item 0", "1.5", SCAN_ASINS[0]),
+        ("item 1", "2.5", SCAN_ASINS[1]),
+        ("item 2", "3.5", SCAN_ASINS[2]),
+    ]
+    assert rows[1]["unit_cost"] == "0.42"  # 2.50 for a case of 6
+    calls = emulator.calls()["total"]
+
+    # The cells read back from OUT.csv are the workbook's numbers as written: a second run finds nothing left to do.
+    again = run(app, "asin", "scan", str(source), "-o", str(out))
+    assert again.exit_code == 0, again.output
+    assert f"3 already in {out}, resuming" in again.stderr
+    assert summary_of(again)[3] == 0 and summary_of(again)[2] == summary_of(result)[2]
+    assert emulator.calls()["total"] == calls
+
+
+def test_scan_errors_exit_2_before_any_lookup(app, emulator, tmp_path):
+    out = tmp_path / "out.csv"
+    no_cost = tmp_path / "no_cost.csv"
+    no_cost.write_text("UPC,Description,Price\n758060622839,item,3.20\n", encoding="utf-8")
+    result = run(app, "asin", "scan", str(no_cost), "-o", str(out))
+    assert result.exit_code == 2
+    assert f"Error: {no_cost}: The list has no cost column (name one cost, unit cost, wholesale" in result.stderr
+    assert "columns seen: 'UPC', 'Description', 'Price'" in result.stderr
+
+    named = run(app, "asin", "scan", str(no_cost), "-o", str(out), "--cost-column", "Cost")
+    assert named.exit_code == 2 and "There is no column 'Cost' (the cost column)" in named.stderr
+
+    source = tmp_path / "suppliers.csv"
+    write_supplier_list(source)
+    bad_roi = run(app, "asin", "scan", str(source), "-o", str(out), "--min-roi", "thirty")
+    assert bad_roi.exit_code == 2
+    assert "Error: --min-roi: Scan setting 'min_roi_percent' must be a number, not 'thirty'" in bad_roi.stderr
+    bad_source = run(app, "asin", "scan", str(source), "-o", str(out), "--price-source", "cheapest")
+    assert bad_source.exit_code == 2 and "--price-source: Scan setting 'price_source' must be one of buy_box" in bad_source.stderr
+
+    garbled = tmp_path / "garbled.csv"
+    garbled.write_bytes(b"UPC;Cost\n758060622839;1,50\n\xff\xfe;2,50\n")  # a bad line after a good one: still before any lookup
+    unreadable = run(app, "asin", "scan", str(garbled), "-o", str(out))
+    assert unreadable.exit_code == 2
+    assert f"Error: {garbled}: Line 3 is not UTF-8 (byte 0xFF at character 1)" in unreadable.stderr
+
+    assert not out.exists()
+    assert emulator.calls()["total"] == 0
+
+
+def test_scan_stops_when_sp_api_keeps_failing_and_resumes(scan_app, emulator, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "ITEM_RETRIES", RetryPolicy(max_retries=1, first_delay=0.0, jitter=0.0))
+    source = tmp_path / "suppliers.csv"
+    upcs = write_supplier_list(source)
+    out = tmp_path / "out.csv"
+    app = scan_app(circuit_failures=1000, max_retries=1, cache_backend="none")
+    emulator.configure(fault_rate=1.0, fault_statuses=[500])
+
+    stopped = run(app, "asin", "scan", str(source), "-o", str(out), "--chunk", "4")
+    assert stopped.exit_code == 1
+    # The first chunk's two bad rows need no SP-API, but its first two rows do: nothing is written.
+    assert "stopped: SP-API kept failing for 2 inputs (UPSTREAM_ERROR: " in stopped.stderr
+    assert f"0 of 14 written to {out}; run the same command again to resume" in stopped.stderr
+    assert read_rows(out) == []
+    # The first step and the one asked again: a search each, retried once by the service; nothing else was asked.
+    assert calls_by_status(emulator, "searchCatalogItems") == {"500": 4}
+    assert {call["operation"] for call in emulator.calls()["calls"]} == {"lwaToken", "searchCatalogItems"}
+
+    emulator.configure(fault_rate=0.0)
+    resumed = run(app, "asin", "scan", str(source), "-o", str(out), "--chunk", "4")
+    assert resumed.exit_code == 0, resumed.output
+    assert [row["UPC"] for row in read_rows(out)] == upcs
 
 
 # -- `flask` itself, as a user runs it from the repository root --------------------------------------

@@ -76,6 +76,8 @@ class Job:
     error: str | None
     # The datasets each entry carries besides the catalog's facts (services/datasets.py's names).
     include: tuple[str, ...] = ()
+    # A scan of a supplier's list: {"profile": {...}, "columns": [...]} (its items are services/scan.py's row_json); else None.
+    scan: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -106,6 +108,7 @@ class Job:
             "identifier_type": self.identifier_type,
             "refresh": self.refresh,
             "include": list(self.include),
+            "scan": self.scan,
             "source": self.source,
             "counts": {
                 "total": self.total,
@@ -156,6 +159,7 @@ class JobStore(Protocol):
         source: str,
         max_items: int,
         include: tuple[str, ...] = (),
+        scan: dict[str, Any] | None = None,
     ) -> Job:
         """Store a new queued job with one item per value (in order); ServiceError if empty or over `max_items`."""
 
@@ -170,6 +174,9 @@ class JobStore(Protocol):
 
     def results(self, job_id: str) -> Iterator[tuple[int, str, Entry]]:
         """(position, input, entry) of every answered item, in input order."""
+
+    def tallies(self, job_id: str) -> dict[str, int]:
+        """A scan's progress by stage and verdict (tallies_of its answered rows), kept as they are stored."""
 
     def active_counts(self) -> dict[str, int]:
         """For /health: how much work waits or runs."""
@@ -233,6 +240,23 @@ def item_batches(values: Iterable[str], max_items: int, size: int) -> Iterator[l
         raise ServiceError(errors.EMPTY_JOB, "the job has no items: send at least one ASIN or identifier")
     if batch:
         yield batch
+
+
+def tallies_of(entries: Iterable[Entry]) -> dict[str, int]:
+    """What a scan's answered rows add to its progress by stage and verdict: resolved (a product found),
+    screened (stopped at the cheap screen), deep_checked (went through every gate), and BUY / REVIEW / SKIP."""
+    tallies: dict[str, int] = {}
+    for entry in entries:
+        scan = entry.get("Scan")  # type: ignore[misc]
+        if not isinstance(scan, dict):
+            continue
+        names = [scan.get("verdict"), "deep_checked" if scan.get("stage") == "full" else "screened"]
+        if entry.get("success"):
+            names.append("resolved")
+        for name in names:
+            if isinstance(name, str):
+                tallies[name] = tallies.get(name, 0) + 1
+    return tallies
 
 
 def counts_of(entries: Iterable[Entry]) -> tuple[int, int, int]:

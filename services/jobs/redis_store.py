@@ -42,6 +42,7 @@ from services.jobs.model import (
     counts_of,
     item_batches,
     new_job_id,
+    tallies_of,
     translate_store_errors,
 )
 from utils import metrics
@@ -79,7 +80,8 @@ class RedisJobStore:
         return f"{PREFIX}{job_id}{suffix}"
 
     def _keys(self, job_id: str) -> list[str]:
-        return [self._key(job_id, suffix) for suffix in ("", ":inputs", ":results", ":attempts", ":parts", ":started", ":done_parts")]
+        suffixes = ("", ":inputs", ":results", ":attempts", ":parts", ":started", ":done_parts", ":tallies")
+        return [self._key(job_id, suffix) for suffix in suffixes]
 
     def _touch(self, pipe: Any, job_id: str) -> None:
         for key in self._keys(job_id):
@@ -96,6 +98,7 @@ class RedisJobStore:
         source: str,
         max_items: int,
         include: tuple[str, ...] = (),
+        scan: dict[str, Any] | None = None,
     ) -> Job:
         """Store a new queued job with one item per value (in order); JobError if empty or over `max_items`."""
         job_id = new_job_id()
@@ -113,6 +116,7 @@ class RedisJobStore:
             "identifier_type": identifier_type,
             "refresh": int(refresh),
             "include": ",".join(include),
+            **({"scan": json.dumps(scan, separators=(",", ":"))} if scan is not None else {}),
             "source": source,
             "status": QUEUED,
             "total": total,
@@ -146,6 +150,7 @@ class RedisJobStore:
             identifier_type=field["identifier_type"].decode(),
             refresh=field["refresh"] == b"1",
             include=tuple(name for name in field.get("include", b"").decode().split(",") if name),
+            scan=json.loads(field["scan"]) if field.get("scan") else None,
             source=field["source"].decode(),
             status=field["status"].decode(),
             total=int(field["total"]),
@@ -190,6 +195,11 @@ class RedisJobStore:
             self._redis.srem(PREFIX + "active", job_id)
         return self.get(job_id)
 
+    @translate_store_errors((redis.RedisError,), "Redis")
+    def tallies(self, job_id: str) -> dict[str, int]:
+        """A scan's progress by stage and verdict."""
+        return {name.decode(): int(count) for name, count in self._redis.hgetall(self._key(job_id, ":tallies")).items()}
+
     def results(self, job_id: str) -> Iterator[tuple[int, str, Entry]]:
         """(position, input, entry) of every answered item, in input order, a page at a time."""
         total = self._redis.llen(self._key(job_id, ":inputs"))
@@ -226,7 +236,7 @@ class RedisJobStore:
         return self.get(job_id)
 
     @translate_store_errors((redis.RedisError,), "Redis")
-    def record(self, job_id: str, answered: dict[int, Entry], retried: Iterable[int]) -> Job | None:
+    def record(self, job_id: str, answered: dict[int, Entry], retried: Iterable[int], tallies: dict[str, int] | None = None) -> Job | None:
         """Store a step's answers and counts in one transaction; the job after it (done when the last item is)."""
         key = self._key(job_id)
         succeeded, failed, cached = counts_of(answered.values())
@@ -243,6 +253,8 @@ class RedisJobStore:
             pipe.hincrby(key, "succeeded", succeeded)
             pipe.hincrby(key, "failed", failed)
             pipe.hincrby(key, "cached", cached)
+            for name, count in {**tallies_of(answered.values()), **(tallies or {})}.items():
+                pipe.hincrby(self._key(job_id, ":tallies"), name, count)
             pipe.hset(key, "updated_at", now)
             self._touch(pipe, job_id)
             pipe.execute()

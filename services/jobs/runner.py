@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -27,6 +27,8 @@ from services.entries import job_entry
 from services.jobs.model import DONE, FAILED, Entry, Job, PendingItem, process_owner
 from services.jobs.redis_store import UPKEEP_SECONDS, RedisJobStore
 from services.jobs.sqlite_store import SQLiteJobStore
+from services.scan import Scanner, row_from_json
+from services.spapi import CallLedger
 from utils.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,16 @@ class Step:
     # The error codes of the items asked again, and how long to wait first.
     codes: set[str] = field(default_factory=set)
     wait: float = 0.0
+    # The step's SP-API calls by operation, and the milliseconds they waited for their slots (a job's progress shows both).
+    ledger: CallLedger = field(default_factory=CallLedger)
+
+    @property
+    def call_tallies(self) -> dict[str, int]:
+        """The ledger as job tallies: `calls:<operation>` and `waited_ms:<operation>`."""
+        return {
+            **{f"calls:{operation}": n for operation, n in self.ledger.calls.items()},
+            **{f"waited_ms:{operation}": round(seconds * 1000) for operation, seconds in self.ledger.waited.items()},
+        }
 
     @property
     def stored(self) -> dict[int, Entry]:
@@ -67,20 +79,53 @@ class Step:
 class JobSteps:
     """Looks pending items up, a step at a time, and sorts the entries by the failure policy."""
 
-    def __init__(self, service: AsinService, *, size: int, retry: RetryPolicy = ITEM_RETRIES) -> None:
+    def __init__(self, service: AsinService, *, size: int, retry: RetryPolicy = ITEM_RETRIES, scanner: Scanner | None = None) -> None:
         self.size = size
         self.retry = retry
         self._service = service
+        self._scanner = scanner
 
-    def run(self, items: list[PendingItem], identifier_type: str, country: str, *, refresh: bool, include: tuple[str, ...] = ()) -> Step:
-        """Look `items` up (at most `size`), with the datasets `include` names, and sort their entries; each entry carries its `input`."""
+    def run(
+        self,
+        items: list[PendingItem],
+        identifier_type: str,
+        country: str,
+        *,
+        refresh: bool,
+        include: tuple[str, ...] = (),
+        scan: dict[str, Any] | None = None,
+    ) -> Step:
+        """Look `items` up (at most `size`), with the datasets `include` names, and sort their entries; each entry carries its `input`.
+
+        A scan's items (`scan` given: its profile) are supplier rows, scanned instead; their entries carry the row as `input`.
+        """
+        step = Step()
+        with step.ledger.recording():
+            self._look_up(step, items, identifier_type, country, refresh, include, scan)
+        return step
+
+    def _look_up(
+        self,
+        step: Step,
+        items: list[PendingItem],
+        identifier_type: str,
+        country: str,
+        refresh: bool,
+        include: tuple[str, ...],
+        scan: dict[str, Any] | None,
+    ) -> None:
+        if scan is not None:
+            assert self._scanner is not None, "a job service that takes scans has a scanner"
+            profile = self._scanner.defaults.with_overrides(scan["profile"])
+            rows = [row_from_json(item.input) for item in items]
+            for item, entry in zip(items, self._scanner.scan(rows, country, profile, refresh=refresh), strict=True):
+                self._sort(step, item, cast(Entry, entry))
+            return
         values = [item.input for item in items]
         datasets = DatasetRequest(include=include, refresh=refresh)
         entries = self._service.lookup_list(values, identifier_type, country, refresh=refresh, datasets=datasets)
-        step = Step()
         for item, entry in zip(items, entries, strict=True):
             self._sort(step, item, job_entry(item.input, entry))
-        return step
 
     def _sort(self, step: Step, item: PendingItem, entry: Entry) -> None:
         error = entry.get("error") or {}
@@ -154,7 +199,7 @@ def run_steps(work: JobWork, steps: JobSteps, stop: threading.Event) -> int:
         if not items:
             work.complete()
             return stored
-        step = steps.run(items, job.identifier_type, job.country, refresh=job.refresh, include=job.include)
+        step = steps.run(items, job.identifier_type, job.country, refresh=job.refresh, include=job.include, scan=job.scan)
         if not work.record(step):
             log.info("job %s: no longer held by this worker (cancelled, or taken over); leaving it", work.job_id)
             return stored
@@ -204,7 +249,7 @@ class _ClaimedJob:
         return self._store.pending(self.job_id, limit)
 
     def record(self, step: Step) -> bool:
-        self._job = self._store.record(self.job_id, self._owner, step.stored, step.retried)
+        self._job = self._store.record(self.job_id, self._owner, step.stored, step.retried, step.call_tallies)
         return self._job is not None
 
     def complete(self) -> None:
@@ -319,7 +364,7 @@ class _HeldPart:
         return self._store.pending_in(self.job_id, self._start, self._end, limit)
 
     def record(self, step: Step) -> bool:
-        self._store.record(self.job_id, step.stored, step.retried)
+        self._store.record(self.job_id, step.stored, step.retried, step.call_tallies)
         return self._store.holds_part(self.job_id, self._start, self._owner)
 
     def complete(self) -> None:

@@ -24,6 +24,7 @@ from services.jobs.model import CANCELLED, Entry, Job, JobStore, UnavailableJobS
 from services.jobs.redis_store import QUEUE_NAME, RedisJobStore
 from services.jobs.runner import JobRunner, JobSteps, WorkerUpkeep, run_part, step_size
 from services.jobs.sqlite_store import SQLiteJobStore
+from services.scan import Scanner
 from utils import metrics
 from utils.redis_client import redis_client
 
@@ -48,11 +49,19 @@ class JobService:
         return self._runner
 
     def submit(
-        self, country: str, identifier_type: str, values: Iterable[str], *, refresh: bool, source: str, include: tuple[str, ...] = ()
+        self,
+        country: str,
+        identifier_type: str,
+        values: Iterable[str],
+        *,
+        refresh: bool,
+        source: str,
+        include: tuple[str, ...] = (),
+        scan: dict[str, Any] | None = None,
     ) -> Job:
         """Store a new job (ServiceError if it is empty or over MAX_JOB_SIZE) and hand it to a runner; `include` names its datasets."""
         job = self._store.create(
-            country, identifier_type, values, refresh=refresh, source=source, max_items=self._max_items, include=include
+            country, identifier_type, values, refresh=refresh, source=source, max_items=self._max_items, include=include, scan=scan
         )
         metrics.count_job_event("created")
         log.info("job %s: queued, %d %s items for %s (%s)", job.id, job.total, identifier_type, country, source)
@@ -93,8 +102,21 @@ class JobService:
         return {**where, "store_ok": True, **counts}
 
     def view(self, job: Job) -> dict[str, Any]:
-        """The job as JSON, its rate and ETA as of now."""
-        return job.view(self._clock(), waiting_for_worker=self._waiting_for_worker(job))
+        """The job as JSON, its rate and ETA as of now; a scan's progress by stage and verdict."""
+        view = job.view(self._clock(), waiting_for_worker=self._waiting_for_worker(job))
+        tallies = self._store.tallies(job.id)
+        view["calls"] = {name.partition(":")[2]: n for name, n in sorted(tallies.items()) if name.startswith("calls:")}
+        waits = {name.partition(":")[2]: n / 1000 for name, n in tallies.items() if name.startswith("waited_ms:")}
+        # The operation whose slots the job waited for longest: its bucket (or the RATE_LIMIT_CALLS window) paces the job.
+        view["waiting_most_on"] = max(waits, key=waits.__getitem__) if waits and max(waits.values()) > 0 else None
+        view["waited_seconds"] = {operation: round(seconds, 1) for operation, seconds in sorted(waits.items())}
+        if job.scan is not None:
+            view["scan"] = {
+                **job.scan,
+                "stages": {name: tallies.get(name, 0) for name in ("resolved", "screened", "deep_checked")} | {"done": job.done},
+                "verdicts": {verdict: tallies.get(verdict, 0) for verdict in ("BUY", "REVIEW", "SKIP")},
+            }
+        return view
 
     def _waiting_for_worker(self, job: Job) -> bool:
         """False: the service's own workers run the job (if none runs, the service is not answering either)."""
@@ -163,9 +185,9 @@ class RedisJobService(JobService):
             upkeep.stop()
 
 
-def build_jobs(settings: Any, service: AsinService, *, part_task: str) -> JobService:
+def build_jobs(settings: Any, service: AsinService, *, part_task: str, scanner: Scanner | None = None) -> JobService:
     """The job service for JOB_BACKEND: sqlite (a runner thread per worker, started by `start`) or redis (RQ parts run by `part_task`)."""
-    steps = JobSteps(service, size=step_size(settings.max_batch_size, settings.max_workers))
+    steps = JobSteps(service, size=step_size(settings.max_batch_size, settings.max_workers), scanner=scanner)
     if settings.job_backend == "redis":
         # RQ's worker raises this client's socket timeout above its own blocking dequeue timeout.
         client = redis_client(settings.redis_url, timeout=10.0)

@@ -29,6 +29,7 @@ from services.jobs.model import (
     item_batches,
     new_job_id,
     owner_gone,
+    tallies_of,
     translate_store_errors,
 )
 from utils import metrics
@@ -61,10 +62,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     owner TEXT,
     lease_until REAL NOT NULL DEFAULT 0,
     error TEXT,
-    include TEXT NOT NULL DEFAULT ''
+    include TEXT NOT NULL DEFAULT '',
+    scan TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (updated_at);
+CREATE TABLE IF NOT EXISTS job_tallies (
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (job_id, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS job_items (
     job_id TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -77,17 +85,22 @@ CREATE TABLE IF NOT EXISTS job_items (
 
 _JOB_COLUMNS = (
     "id, country, identifier_type, refresh, source, status, total, done, succeeded, failed, cached, "
-    "created_at, started_at, finished_at, updated_at, run_started_at, run_done_start, error, include"
+    "created_at, started_at, finished_at, updated_at, run_started_at, run_done_start, error, include, scan"
 )
 # Items stored per transaction while a job is created: an upload never holds the write lock long.
 _INSERT_BATCH = 2000
 _RESULTS_PAGE = 500
 
 
+def _scan_text(scan: dict[str, Any] | None) -> str | None:
+    return json.dumps(scan, separators=(",", ":")) if scan is not None else None
+
+
 def _job(row: tuple[Any, ...]) -> Job:
     values = list(row)
     values[3] = bool(values[3])
-    values[-1] = tuple(name for name in values[-1].split(",") if name)
+    values[-2] = tuple(name for name in values[-2].split(",") if name)
+    values[-1] = json.loads(values[-1]) if values[-1] else None
     return Job(*values)
 
 
@@ -101,18 +114,21 @@ class SQLiteJobStore:
         # and nothing a client waits on for long (a job's answers are written in the background).
         self._file = SQLiteFile(path, busy_timeout=30.0, schema=_SCHEMA)
         self._file.open()
-        self._add_include_column()
+        self._add_columns()
         self.location = self._file.location
         self._clock = clock
         self._host = socket.gethostname()
 
-    def _add_include_column(self) -> None:
-        # A file written before jobs took `include` has no such column: add it (every old job included nothing).
-        columns = {row[1] for row in self._connection().execute("PRAGMA table_info(jobs)")}
-        if "include" not in columns:
-            with self._transaction() as conn:
-                if "include" not in {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}:
-                    conn.execute("ALTER TABLE jobs ADD COLUMN include TEXT NOT NULL DEFAULT ''")
+    def _add_columns(self) -> None:
+        # A file written before jobs took `include` and `scan` lacks their columns: add them (old jobs had neither).
+        added = {"include": "include TEXT NOT NULL DEFAULT ''", "scan": "scan TEXT"}
+        if set(added) <= {row[1] for row in self._connection().execute("PRAGMA table_info(jobs)")}:
+            return
+        with self._transaction() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for name, definition in added.items():
+                if name not in columns:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {definition}")
 
     def _connection(self) -> sqlite3.Connection:
         return self._file.connection()
@@ -135,15 +151,16 @@ class SQLiteJobStore:
         source: str,
         max_items: int,
         include: tuple[str, ...] = (),
+        scan: dict[str, Any] | None = None,
     ) -> Job:
         """Store a new queued job with one item per value (in order); JobError if over `max_items`."""
         job_id = new_job_id()
         now = self._clock()
         with self._transaction() as conn:
             conn.execute(
-                "INSERT INTO jobs (id, country, identifier_type, refresh, source, status, created_at, updated_at, include) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, country, identifier_type, int(refresh), source, RECEIVING, now, now, ",".join(include)),
+                "INSERT INTO jobs (id, country, identifier_type, refresh, source, status, created_at, updated_at, include, scan) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, country, identifier_type, int(refresh), source, RECEIVING, now, now, ",".join(include), _scan_text(scan)),
             )
         total = 0
         try:
@@ -167,7 +184,13 @@ class SQLiteJobStore:
     def _delete(self, job_id: str) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM job_items WHERE job_id = ?", (job_id,))
+            conn.execute("DELETE FROM job_tallies WHERE job_id = ?", (job_id,))
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    @translate_store_errors((sqlite3.Error, OSError), "SQLite")
+    def tallies(self, job_id: str) -> dict[str, int]:
+        """A scan's progress by stage and verdict."""
+        return dict(self._connection().execute("SELECT name, count FROM job_tallies WHERE job_id = ?", (job_id,)).fetchall())
 
     @translate_store_errors((sqlite3.Error, OSError), "SQLite")
     def get(self, job_id: str) -> Job | None:
@@ -259,7 +282,13 @@ class SQLiteJobStore:
 
     @translate_store_errors((sqlite3.Error, OSError), "SQLite")
     def record(
-        self, job_id: str, owner: str, answered: dict[int, dict[str, Any]], retried: Iterable[int], lease: float = LEASE_SECONDS
+        self,
+        job_id: str,
+        owner: str,
+        answered: dict[int, dict[str, Any]],
+        retried: Iterable[int],
+        tallies: dict[str, int] | None = None,
+        lease: float = LEASE_SECONDS,
     ) -> Job | None:
         """Store answers and count retries, renewing `owner`'s claim; None when `owner` no longer holds the job."""
         now = self._clock()
@@ -279,6 +308,11 @@ class SQLiteJobStore:
                 "UPDATE job_items SET attempts = attempts + 1 WHERE job_id = ? AND position = ?", [(job_id, p) for p in retried]
             )
             succeeded, failed, cached = counts_of(stored)
+            conn.executemany(
+                "INSERT INTO job_tallies (job_id, name, count) VALUES (?, ?, ?) "
+                "ON CONFLICT (job_id, name) DO UPDATE SET count = count + excluded.count",
+                [(job_id, name, count) for name, count in {**tallies_of(stored), **(tallies or {})}.items()],
+            )
             conn.execute(
                 "UPDATE jobs SET done = done + ?, succeeded = succeeded + ?, failed = failed + ?, cached = cached + ?, "
                 "lease_until = ?, updated_at = ? WHERE id = ?",
@@ -314,5 +348,6 @@ class SQLiteJobStore:
             ids = [row[0] for row in conn.execute("SELECT id FROM jobs WHERE updated_at < ?", (older_than,)).fetchall()]
             for job_id in ids:
                 conn.execute("DELETE FROM job_items WHERE job_id = ?", (job_id,))
+                conn.execute("DELETE FROM job_tallies WHERE job_id = ?", (job_id,))
                 conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         return len(ids)

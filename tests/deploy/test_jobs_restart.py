@@ -7,20 +7,16 @@ emulator runs in its own process; its call log names the ASINs of every searchCa
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from emulator.process import start_emulator_process, stop_emulator_process
 from tests.helpers.data import synthetic_asins
-from tests.helpers.service import GUNICORN, ROOT, clean_env, free_port, wait_for_health
+from tests.helpers.service import EmulatorProcess, KillableService
 
 RATE, BURST = 20.0, 5
 ASINS = synthetic_asins(2000)
@@ -28,77 +24,23 @@ ASINS = synthetic_asins(2000)
 VOLATILE = ("fetched_at", "cached")
 
 
-class Emulator:
-    def __init__(self) -> None:
-        port = free_port()
-        self.proc = start_emulator_process(port, extra_args=["--rate", str(RATE), "--burst", str(BURST)])
-        self.url = f"http://127.0.0.1:{port}"
-
-    def searched(self) -> list[list[str]]:
-        """The ASINs of each searchCatalogItems call, in arrival order."""
-        calls = httpx.get(f"{self.url}/_emulator/calls").json()["calls"]
-        return [c["asins"] for c in calls if c["operation"] == "searchCatalogItems"]
-
-
 @pytest.fixture
-def emulator_process() -> Iterator[Emulator]:
-    emulator = Emulator()
+def emulator_process() -> Iterator[EmulatorProcess]:
+    emulator = EmulatorProcess("--rate", str(RATE), "--burst", str(BURST))
     yield emulator
-    stop_emulator_process(emulator.proc)
+    emulator.stop()
 
 
-class Service:
-    """gunicorn as production runs it, in its own session, logging to a file."""
+def searched(emulator: EmulatorProcess) -> list[list[str]]:
+    """The ASINs of each searchCatalogItems call, in arrival order."""
+    return [call["asins"] for call in emulator.calls("searchCatalogItems")]
 
-    def __init__(self, emulator_url: str, data_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = clean_env(
-            PORT=str(self.port),
-            SP_API_ENDPOINT=emulator_url,
-            DATA_DIR=str(data_dir),
-            WEB_CONCURRENCY="2",
-            SP_API_RATE=str(RATE),
-            SP_API_BURST=str(BURST),
-            RATE_LIMIT_CALLS="10000",
-            # No cache: a stored result fetched again would show in the emulator's log, not hide in a cache hit.
-            CACHE_BACKEND="none",
-        )
-        self.log = log.open("a")
-        command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_health(self.url, self.proc)
 
-    def job(self, job_id: str) -> dict:
-        return httpx.get(f"{self.url}/jobs/{job_id}", timeout=10).json()
-
-    def wait(self, job_id: str, done, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            view = self.job(job_id)
-            if done(view):
-                return view
-            time.sleep(0.05)
-        raise AssertionError(f"job {job_id} did not get there: {view}")
-
-    def interrupt(self, signum: int) -> None:
-        """SIGKILL to every process of the service at once (a power cut), or SIGTERM to gunicorn (a deploy)."""
-        if signum == signal.SIGKILL:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        else:
-            self.proc.send_signal(signum)
-        self.proc.wait(60)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
+def start_service(emulator_url: str, data_dir: Path, log: Path) -> KillableService:
+    # No cache: a stored result fetched again would show in the emulator's log, not hide in a cache hit.
+    return KillableService(
+        emulator_url, data_dir, log, WEB_CONCURRENCY="2", SP_API_RATE=str(RATE), SP_API_BURST=str(BURST), CACHE_BACKEND="none"
+    )
 
 
 def stored_inputs(data_dir: Path, job_id: str) -> set[str]:
@@ -115,16 +57,16 @@ def comparable(results: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_a_job_survives_a_restart_and_resumes_where_it_stopped(signum, emulator_process, tmp_path):
     data_dir = tmp_path / "data"
-    service = Service(emulator_process.url, data_dir, tmp_path / "gunicorn.log")
+    service = start_service(emulator_process.url, data_dir, tmp_path / "gunicorn.log")
     try:
         job_id = httpx.post(f"{service.url}/jobs/US", json={"asins": ASINS}).json()["id"]
         service.wait(job_id, lambda v: v["counts"]["done"] >= 400)
         service.interrupt(signum)
         stored = stored_inputs(data_dir, job_id)
-        calls_before_kill = len(emulator_process.searched())
+        calls_before_kill = len(searched(emulator_process))
         assert 400 <= len(stored) < len(ASINS)
 
-        service = Service(emulator_process.url, data_dir, tmp_path / "gunicorn.log")
+        service = start_service(emulator_process.url, data_dir, tmp_path / "gunicorn.log")
         done = service.wait(job_id, lambda v: v["status"] == "done")
         assert done["counts"]["done"] == done["counts"]["succeeded"] == len(ASINS)
         resumed = service.job(job_id)
@@ -133,10 +75,10 @@ def test_a_job_survives_a_restart_and_resumes_where_it_stopped(signum, emulator_
         # Every item once, in order.
         assert [entry["asin"] for entry in results] == ASINS
         # Nothing stored before the kill was fetched again; only the calls in flight at the kill repeat.
-        searched = emulator_process.searched()
-        fetched_after = [asin for call in searched[calls_before_kill:] for asin in call]
+        calls = searched(emulator_process)
+        fetched_after = [asin for call in calls[calls_before_kill:] for asin in call]
         assert not stored & set(fetched_after)
-        refetched = {asin for call in searched[:calls_before_kill] for asin in call} & set(fetched_after)
+        refetched = {asin for call in calls[:calls_before_kill] for asin in call} & set(fetched_after)
         if signum == signal.SIGKILL:
             assert len(refetched) <= 2 * 100, "at most one step of 100 ASINs per worker was in flight"
         else:

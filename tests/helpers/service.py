@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ __all__ = [
     "ROOT",
     "SHARED_BY_FOUR_WORKERS",
     "EmulatorProcess",
+    "KillableService",
     "clean_env",
     "free_port",
     "serve_gunicorn",
@@ -105,3 +107,50 @@ class EmulatorProcess:
     def stop(self) -> None:
         """Stop the process."""
         stop_emulator_process(self.proc)
+
+
+class KillableService:
+    """gunicorn as production runs it, logging to a file, in a session of its own: SIGKILL reaches the master and workers at once."""
+
+    def __init__(self, emulator_url: str, data_dir: Path, log: Path, **env_vars: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = clean_env(PORT=str(self.port), SP_API_ENDPOINT=emulator_url, DATA_DIR=str(data_dir), RATE_LIMIT_CALLS="10000", **env_vars)
+        self.log = log.open("a")
+        command = [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_health(self.url, self.proc)
+
+    def job(self, job_id: str) -> dict:
+        """The job's view."""
+        return httpx.get(f"{self.url}/jobs/{job_id}", timeout=10).json()
+
+    def wait(self, job_id: str, done: Callable[[dict], bool], timeout: float = 120) -> dict:
+        """Poll the job until `done(view)`; its view then."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = self.job(job_id)
+            if done(view):
+                return view
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not get there: {view}")
+
+    def interrupt(self, signum: int) -> None:
+        """SIGKILL to every process of the service at once (a power cut), or SIGTERM to gunicorn (a deploy)."""
+        if signum == signal.SIGKILL:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            self.proc.send_signal(signum)
+        self.proc.wait(60)
+        self.log.close()
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 40 s) if still running; close the log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from collections.abc import Iterator
@@ -13,15 +14,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from openpyxl import Workbook, load_workbook
 
+from app import scan_defaults
+from config import Settings
+from emulator import catalog
+from emulator.identifiers import two_asin_upc, unmatched_code
 from routes.errors import entry_response
 from routes.openapi import HTTP_METHODS, spec_source
 from services.datasets import DATASETS, ENTRY_KEYS
+from services.entries import LookupEntry
 from services.entry_csv import DATASET_COLUMNS, RESULT_COLUMNS, result_columns
 from services.errors import ENTRY_CODES, NO_PRICE, SELLER_ID_MISSING, ServiceError
-from tests.helpers.openapi import assert_conforms, error_lines
+from services.scan import BUY, FULL, REASONS, REVIEW, SCREENED, SKIP
+from services.scan_csv import SCAN_COLUMNS, output_names
+from services.scan_profile import FULFILLMENTS, PRICE_SOURCES, PROFILE_KEYS
+from tests.helpers.openapi import assert_conforms, error_lines, schema_validator
 from tests.helpers.spapi import FAMILY_PLANS
 from utils.marketplaces import SUPPORTED_CODES
+from utils.supplier_list import INVALID_COST, INVALID_IDENTIFIER, INVALID_PACK
 
 # Methods Flask adds to every rule by itself.
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}
@@ -32,6 +43,7 @@ BODIES = {
     "/asin/{country}": {"asin": "B07N4M94X4"},
     "/asin/batch/{country}": {"asins": ["B07N4M94X4"]},
     "/jobs/{country}": {"asins": ["B07N4M94X4"]},
+    "/scan/{country}": {"items": [{"upc": "12345", "cost": 1}]},  # a code that is no UPC: answered without an SP-API call
 }
 # Every code a dataset's own error may carry (services/datasets.py dataset_error).
 DATASET_CODES = (*ENTRY_CODES, NO_PRICE, SELLER_ID_MISSING)
@@ -315,6 +327,258 @@ def test_a_job_with_datasets_matches_the_document(make_app, emulator):
                 assert {ENTRY_KEYS[name] for name in job["include"]} <= set(entry)
         rows = list(csv.reader(io.StringIO(client.get(f"/jobs/{job['id']}/results?format=csv").get_data(as_text=True))))
         assert tuple(rows[0]) == result_columns(job["include"]) and len(rows[0]) > len(RESULT_COLUMNS)
+
+
+# -- scans of supplier lists ------------------------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def upc(asin: str) -> str:
+    """The UPC the emulator serves `asin` with."""
+    return next(code["identifier"] for code in catalog.item_identifiers(asin) if code["identifierType"] == "UPC")
+
+
+def scan_items() -> list[dict[str, Any]]:
+    """Rows that between them reach every stage and every verdict, with cells of every kind of trouble."""
+    multiple, _ = two_asin_upc(3)
+    return [
+        *({"upc": upc(f"B00SCAN{n:03d}"), "cost": 2.5, "pack_quantity": 6, "sku": f"S{n}"} for n in range(4)),
+        {"upc": multiple, "cost": 0.01},  # two ASINs: MULTIPLE_MATCHES
+        {"upc": unmatched_code("UPC"), "cost": 1},  # no item carries it: NOT_FOUND
+        {"upc": "12345", "cost": 1},  # INVALID_IDENTIFIER, no lookup
+        {"upc": upc("B00SCAN000"), "cost": "cheap"},  # INVALID_COST, no lookup
+        {"asin": "B00SCAN000", "cost": 1, "pack": "x"},  # INVALID_PACK, in a row of an ASIN
+        {"asin": "B00SCAN000", "cost": "$40.00"},  # costs more than it earns: stops at the screen
+    ]
+
+
+def schema_keys(spec: dict[str, Any], name: str) -> set[str]:
+    return set(spec["components"]["schemas"][name]["properties"])
+
+
+def assert_scan_entry_is_documented_exactly(spec: dict[str, Any], entry: dict[str, Any]) -> None:
+    """A scan entry has the keys its schemas name and no other: the product's (found, failed or refused), its datasets, `Scan`."""
+    if entry["success"]:
+        product = schema_keys(spec, "SuccessEntry")
+    else:
+        product = schema_keys(spec, "FailureEntry") | schema_keys(spec, "RefusedRowEntry")
+    documented = schema_keys(spec, "ScanEntry") | product
+    assert set(entry) <= documented, f"undocumented keys: {set(entry) - documented}"
+    assert set(entry["Scan"]) == schema_keys(spec, "Scan"), set(entry["Scan"]) ^ schema_keys(spec, "Scan")
+    assert all(set(reason) == schema_keys(spec, "ScanReason") for reason in entry["Scan"]["reasons"])
+    assert isinstance(entry["input"], dict)
+    assert_datasets_are_documented_exactly(spec, entry)
+    if not entry["success"]:
+        assert not set(entry) & set(ENTRY_KEYS.values()), "a failed row carries no datasets"
+    if not entry["success"] and entry["fetched_at"] is None:
+        # A row refused before any lookup: the schema that says so fits it.
+        errors = error_lines(schema_validator(spec, "RefusedRowEntry"), entry)
+        assert not errors, f"a refused row does not fit RefusedRowEntry: {errors}\n{entry}"
+
+
+def assert_scan_view_is_documented_exactly(spec: dict[str, Any], view: dict[str, Any]) -> None:
+    scan = view["scan"]
+    assert set(scan) == schema_keys(spec, "JobScan")
+    assert set(scan["profile"]) == schema_keys(spec, "ScanProfile")
+    assert set(scan["stages"]) == set(spec["components"]["schemas"]["JobScan"]["properties"]["stages"]["properties"])
+    assert set(scan["verdicts"]) == schema_keys(spec, "ScanVerdicts")
+    assert scan["stages"]["done"] == view["counts"]["done"] == scan["stages"]["screened"] + scan["stages"]["deep_checked"]
+    assert sum(scan["verdicts"].values()) == view["counts"]["done"]
+
+
+def test_the_scan_profile_reasons_and_verdicts_are_the_services_own(spec):
+    schemas = spec["components"]["schemas"]
+    profile = schemas["ScanProfile"]["properties"]
+    assert set(profile) == set(schemas["ScanProfile"]["required"]) == PROFILE_KEYS
+    # A request may send any key of the profile, and only those.
+    assert set(schemas["ScanSettings"]["properties"]) == PROFILE_KEYS and schemas["ScanSettings"]["additionalProperties"] is False
+    assert schemas["ScanRequest"]["properties"]["scan"] == {"$ref": "#/components/schemas/ScanSettings"}
+    # Each default is the service's (from its SCAN_* setting), and names that setting.
+    defaults = scan_defaults(Settings()).as_json()
+    assert {key: profile[key].get("default") for key in PROFILE_KEYS} == defaults
+    settings = {field.name.upper() for field in dataclasses.fields(Settings) if field.name.startswith("scan_")}
+    named = {name for key in PROFILE_KEYS for name in re.findall(r"`(SCAN_[A-Z_]+)`", profile[key]["description"])}
+    assert named == settings
+    # A CSV or XLSX scan takes the same settings as query parameters, and its columns.
+    query = {p["name"]: p for p in spec["paths"]["/jobs/{country}"]["post"]["parameters"] if "name" in p}
+    assert PROFILE_KEYS | {"scan", "cost_column", "pack_column"} <= set(query)
+    assert all(f"`ScanProfile.{key}`" in query[key]["description"] for key in PROFILE_KEYS)
+    # Reasons, verdicts, stages and price sources.
+    codes = schemas["ScanReason"]["properties"]["code"]
+    assert codes["enum"] == list(REASONS)
+    assert all(f"`{code}`" in codes["description"] for code in REASONS), "each reason is explained"
+    assert schemas["Verdict"]["enum"] == [BUY, REVIEW, SKIP] and schema_keys(spec, "ScanVerdicts") == {BUY, REVIEW, SKIP}
+    assert schemas["Scan"]["properties"]["stage"]["enum"] == [SCREENED, FULL]
+    assert set(schemas["Scan"]["required"]) == schema_keys(spec, "Scan")
+    assert schemas["PriceSource"]["enum"] == list(PRICE_SOURCES)
+    assert schemas["Scan"]["properties"]["price_source"]["enum"] == [*PRICE_SOURCES, None]
+    assert schemas["Fulfillment"]["enum"] == list(FULFILLMENTS)
+    # A refused row's product part is a lookup entry too, its code that of the cell the list could not read.
+    assert schema_keys(spec, "RefusedRowEntry") <= set(LookupEntry.__required_keys__ | LookupEntry.__optional_keys__)
+    refused = schemas["RefusedRowEntry"]["properties"]["error"]["properties"]["code"]["enum"]
+    assert refused == [INVALID_IDENTIFIER, INVALID_COST, INVALID_PACK] and set(refused) <= set(REASONS)
+    assert "scan" in schemas["Job"]["required"]
+
+
+def test_the_results_text_names_the_scan_csv_columns_in_order(spec):
+    text = " ".join(spec["paths"]["/jobs/{job_id}/results"]["get"]["description"].split())
+    listed = text.split("then the scan's columns, in this order:", 1)[1].split(".", 1)[0]
+    assert re.findall(r"`([^`]+)`", listed) == list(SCAN_COLUMNS)
+    assert "`scan_<name>`" in text
+
+
+def test_scan_answers_match_the_document(make_app, emulator):
+    """A scan through the app to the emulator: every verdict, stage and kind of row, checked against the document key by key."""
+    emulator.configure(plans=FAMILY_PLANS, rate=50, burst=50)
+    app = make_app()
+    client = app.test_client()
+    spec = client.get("/openapi.json").get_json()
+    body = {"items": scan_items(), "scan": {"skip_restricted": False, "prep_cost": 0.35, "inbound_per_pound": "0.5"}}
+    response = client.post("/scan/US", json=body)
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert_conforms(spec, "POST", "/scan/{country}", 200, answer)
+    assert set(answer) == schema_keys(spec, "ScanResult")
+    assert set(answer["profile"]) == schema_keys(spec, "ScanProfile") and set(answer["verdicts"]) == schema_keys(spec, "ScanVerdicts")
+    for entry in answer["results"]:
+        assert_scan_entry_is_documented_exactly(spec, entry)
+    scans = [entry["Scan"] for entry in answer["results"]]
+    assert answer["verdicts"] == {verdict: sum(s["verdict"] == verdict for s in scans) for verdict in (BUY, REVIEW, SKIP)}
+    assert answer["total"] == len(scans) == len(body["items"])
+    assert {s["verdict"] for s in scans} == {BUY, REVIEW, SKIP} and {s["stage"] for s in scans} == {SCREENED, FULL}
+    found = {reason["code"] for s in scans for reason in s["reasons"]}
+    assert {"APPROVAL_REQUIRED", "MULTIPLE_MATCHES", "NOT_FOUND", "INVALID_IDENTIFIER", "INVALID_COST", "INVALID_PACK"} <= found
+    assert {"PROFIT_BELOW_MIN", "ROI_BELOW_MIN"} <= found
+    # Each dataset a scan fetches appears in some entry with its facts.
+    for key in ENTRY_KEYS.values():
+        assert any(key in entry and "error" not in entry[key] for entry in answer["results"]), key
+    # Requests refused as a whole.
+    one = scan_items()[:1]
+    too_many = app.config["SETTINGS"].max_batch_size + 1
+    for url, sent, status in [
+        ("/scan/US", {"items": one, "scan": {"min_roi": 30}}, 400),  # an unknown setting
+        ("/scan/US", {"items": one, "scan": {"max_sales_rank": 0}}, 400),
+        ("/scan/US", {"items": one, "scan": ["min_roi_percent"]}, 400),
+        ("/scan/US", {"items": []}, 400),
+        ("/scan/US", {"items": [{"sku": "S1", "cost": 1}]}, 400),  # no code key
+        ("/scan/US", {"items": one, "cost_column": "Our price"}, 400),  # a key no item has
+        ("/scan/US", {"items": one * too_many}, 400),  # BATCH_TOO_LARGE
+        ("/scan/XX", {"items": one}, 400),
+        ("/scan/US", ["not", "an", "object"], 400),
+    ]:
+        refused = client.post(url, json=sent)
+        assert refused.status_code == status, (sent, refused.get_json())
+        assert_conforms(spec, "POST", "/scan/{country}", status, refused.get_json())
+    refused = client.post("/scan/US", data="upc,cost\n012345678905,1\n", content_type="text/csv")
+    assert refused.status_code == 415
+    assert_conforms(spec, "POST", "/scan/{country}", 415, refused.get_json())
+
+
+def xlsx(rows: list[list[Any]]) -> bytes:
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_scan_job_matches_the_document(make_app, emulator):
+    """Scan jobs of a CSV body, an XLSX upload and JSON items: the job, its results (JSON, filtered, CSV, XLSX) and its refusals."""
+    emulator.configure(plans=FAMILY_PLANS, rate=50, burst=50)
+    app = make_app()
+    client = app.test_client()
+    spec = client.get("/openapi.json").get_json()
+    text = (
+        "UPC,Unit Cost,Case Pack,Title,Notes\r\n"
+        + "".join(f"{upc(f'B00SCAN{n:03d}')},$2.50,6,Widget {n},n{n}\r\n" for n in range(4))
+        + "12345,1,1,x,bad\r\n"
+        + f"{upc('B00SCAN005')},cheap,1,y,cheap\r\n"
+    )
+    # A title above the header, a cost column of a name of its own, an EAN stored as a number (its leading zero lost).
+    workbook = xlsx([["Supplier list"], ["EAN", "List price", "Our price"], [int("0" + upc("B00SCAN003")), 99.0, 0.5]])
+    created = [
+        client.post("/jobs/US?scan=true&skip_restricted=false&min_roi_percent=40&fulfillment=fbm", data=text, content_type="text/csv"),
+        client.post(
+            "/jobs/US?scan=true&cost_column=Our%20price&max_sales_rank=100000",
+            data={"file": (io.BytesIO(workbook), "list.xlsx", XLSX)},
+        ),
+        client.post(
+            "/jobs/US",
+            json={
+                "items": [{"asin": "B00SCAN003", "Our price": "2,50 €", "Inner pack": 6}, {"asin": "B0000000XX", "Our price": 1}],
+                "cost_column": "Our price",
+                "pack_column": "Inner pack",
+                "scan": {"price_source": "LOWEST_OFFER"},
+            },
+        ),
+    ]
+    lookup = client.post("/jobs/US", json={"asins": ["B07N4M94X4"]})
+    for response in (*created, lookup):
+        assert response.status_code == 202, response.get_json()
+        assert_conforms(spec, "POST", "/jobs/{country}", 202, response.get_json())
+    assert lookup.get_json()["scan"] is None
+    while app.extensions["jobs"].runner.run_once():
+        pass
+    for response in created:
+        job_id = response.get_json()["id"]
+        view = client.get(f"/jobs/{job_id}").get_json()
+        assert view["status"] == "done"
+        assert_conforms(spec, "GET", "/jobs/{job_id}", 200, view)
+        assert_scan_view_is_documented_exactly(spec, view)
+        results = client.get(f"/jobs/{job_id}/results")
+        assert_conforms(spec, "GET", "/jobs/{job_id}/results", 200, results.get_json())
+        entries = results.get_json()["results"]
+        assert len(entries) == view["counts"]["total"]
+        for entry in entries:
+            assert_scan_entry_is_documented_exactly(spec, entry)
+            # A file's row has a cell for every column; a JSON item, its own keys.
+            assert set(entry["input"]) <= set(view["scan"]["columns"])
+            assert list(entry["input"]) == view["scan"]["columns"] or view["source"] == "json scan"
+        kept = client.get(f"/jobs/{job_id}/results?verdict=buy,REVIEW")
+        assert_conforms(spec, "GET", "/jobs/{job_id}/results", 200, kept.get_json())
+        assert [e["Scan"]["verdict"] for e in kept.get_json()["results"]] == [
+            e["Scan"]["verdict"] for e in entries if e["Scan"]["verdict"] in (BUY, REVIEW)
+        ]
+        rows = list(csv.reader(io.StringIO(client.get(f"/jobs/{job_id}/results?format=csv").get_data(as_text=True))))
+        columns = view["scan"]["columns"]
+        assert rows[0] == [*columns, *output_names(columns)] and len(rows) == 1 + len(entries)
+        book = client.get(f"/jobs/{job_id}/results?format=xlsx")
+        assert book.status_code == 200
+        assert book.mimetype in spec["paths"]["/jobs/{job_id}/results"]["get"]["responses"]["200"]["content"]
+        sheet = load_workbook(io.BytesIO(book.get_data()), read_only=True).active
+        assert [cell.value for cell in next(sheet.iter_rows())] == rows[0], "the XLSX is the CSV's table"
+    first = client.get(f"/jobs/{created[0].get_json()['id']}").get_json()
+    assert first["scan"]["verdicts"][REVIEW] and first["scan"]["verdicts"][BUY] and first["scan"]["verdicts"][SKIP]
+    header = next(csv.reader(io.StringIO(client.get(f"/jobs/{first['id']}/results?format=csv").get_data(as_text=True))))
+    assert "Title" in header and "scan_title" in header, "a scan column the list already has is written scan_<name>"
+    jobs = client.get("/jobs")
+    assert_conforms(spec, "GET", "/jobs", 200, jobs.get_json())
+    assert {job["scan"] is None for job in jobs.get_json()["jobs"]} == {True, False}
+    # Refusals.
+    for url, status in [
+        (f"/jobs/{lookup.get_json()['id']}/results?verdict=BUY", 400),
+        (f"/jobs/{lookup.get_json()['id']}/results?format=xlsx", 400),
+        (f"/jobs/{first['id']}/results?verdict=MAYBE", 400),
+    ]:
+        refused = client.get(url)
+        assert refused.status_code == status, refused.get_json()
+        assert_conforms(spec, "GET", "/jobs/{job_id}/results", status, refused.get_json())
+    for url, sent, status in [
+        ("/jobs/US?scan=true", "upc,price\r\n012345678905,3\r\n", 400),  # no cost column: INVALID_CSV
+        ("/jobs/US?scan=true&cost_column=Our%20price", "upc,cost\r\n012345678905,3\r\n", 400),
+        ("/jobs/US?scan=true&min_profit=lots", "upc,cost\r\n012345678905,3\r\n", 400),
+        ("/jobs/US?scan=maybe", "upc,cost\r\n012345678905,3\r\n", 400),
+    ]:
+        refused = client.post(url, data=sent, content_type="text/csv")
+        assert refused.status_code == status, (url, refused.get_json())
+        assert_conforms(spec, "POST", "/jobs/{country}", status, refused.get_json())
+    no_cost = client.post("/jobs/US?scan=true", data="upc,price\r\n1,3\r\n", content_type="text/csv").get_json()
+    assert "'upc', 'price'" in no_cost["error"]["message"], "the columns the list has are named"
+    refused = client.post("/jobs/US", json={"items": [{"upc": "012345678905", "cost": 1}], "scan": {"min_roi": 30}})
+    assert refused.status_code == 400
+    assert_conforms(spec, "POST", "/jobs/{country}", 400, refused.get_json())
 
 
 @pytest.mark.parametrize("code", ENTRY_CODES)
