@@ -145,6 +145,12 @@ scenario gets a fresh emulator (full buckets, empty call log), a fresh gunicorn 
   to the catalog plan (2/s), so the SP-API plan, not the service's extra window, is the limit
   measured (scenarios 7 and 8 make far fewer calls than 120 a minute: their Details say how many).
   `LOG_LEVEL=WARNING` everywhere; gunicorn's access log stays on as in production.
+* Scenario 9 (a supplier-list scan job): **ok / total** counts result rows with a verdict (BUY,
+  REVIEW or SKIP) out of the list's rows, **throughput** is rows per second, **wall** runs from the
+  upload (`POST /jobs/US?scan=true`) to the results CSV read, and its service window is
+  `RATE_LIMIT_CALLS=1000` (its calls are many more operations than the catalog's; its Details give
+  the most in any 60 s). Its memory row runs on an emulator with every plan raised to 50/s, where
+  the CPU, not the floor, paces it.
 * Client, servers and wrk share the machine's CPUs; other work on it (see the load average
   above) shows up as lower req/s and a later first SP-API call. `python -m bench --logs DIR`
   keeps each scenario's emulator call log and gunicorn output for a closer look.

@@ -2,13 +2,14 @@
 
 Run it:
 
-    make bench                          # every scenario (a few minutes); writes bench/RESULTS.md
+    make bench                          # every scenario (about half an hour, most of it scenario 9); writes bench/RESULTS.md
     .venv/bin/python -m bench           # the same, without make's install steps
     .venv/bin/python -m bench --only 1,4
-    .venv/bin/python -m bench --quick   # smaller runs, about two minutes; figures are indicative only
+    .venv/bin/python -m bench --quick   # smaller runs, a few minutes; figures are indicative only
     .venv/bin/python -m bench --only 2 --logs /tmp/bench-logs   # keep the emulator call logs and gunicorn output
 
     .venv/bin/python -m bench --only 7,8   # datasets on demand only (about a minute and a half)
+    .venv/bin/python -m bench --only 9 --logs /tmp/scan   # the supplier-list scan (about 25 minutes at the real plans)
 
 Partial runs (--only, --quick) print the table but leave bench/RESULTS.md alone unless
 --output names a file. Needs `wrk` (scenario 4) and `redis-server` (scenarios 2 and 6, via
@@ -44,6 +45,14 @@ used.
    entry with its datasets and no dataset error (Fees NO_PRICE only where there is no Buy Box).
 8. One batch of 100 ASINs with include=offers (5 getItemOffersBatch at 0.1/s: floor 40 s).
    Targets: wall ≤ 1.15 × floor, no 429, every ASIN with an Offers dataset without error.
+9. Supplier-list scan (bench/scan.py): a generated 1,000-row supplier CSV (UPCs, costs, packs, 9 bad
+   rows) as one `POST /jobs/US?scan=true` (2 workers, sqlite, RATE_LIMIT_CALLS=1000), then the same
+   list at costs ×1.5 and ×0.7 on the warm service; a 200-row prefix scanned vs the naive way (one
+   batch job with include=pricing,offers,fees,restrictions,eligibility), each on a fresh stack; a
+   10,000-row scan on an emulator with every plan raised to 50/s, for the workers' VmHWM.
+   Targets: no 429, 1000 rows answered in order, wall ≤ 1.2 × floor, ≥ 3× faster than the naive
+   scan with the same verdict for its BUY rows, re-scan ×1.5 with no SP-API call, ×0.7 with deep
+   checks only for the rows newly passing, worker peak RSS < 200 MB.
 
 Figures: "SP-API calls" and "429s" come from the emulator's call log (LWA token fetches not
 counted); "wall" is the client's, first request sent to last answer; "floor" is
@@ -72,6 +81,7 @@ from types import FrameType
 from bench.load import AsinPool
 from bench.processes import ROOT
 from bench.report import Row, ScenarioResult, Target, machine_summary, results_markdown, results_table, targets_table
+from bench.scan import run_scan_scenario
 from bench.scenarios import (
     BenchConfig,
     run_adaptation,
@@ -92,6 +102,7 @@ SCENARIOS = {
     6: "limiter store operations per SP-API call",
     7: "100 ASINs with include=pricing,fees vs per-ASIN",
     8: "100 ASINs with include=offers",
+    9: "supplier-list scan",
 }
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -135,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench", description=__doc__.splitlines()[0], epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", type=parse_selection, default=list(SCENARIOS), help="comma-separated scenario numbers (default: all)")
-    parser.add_argument("--quick", action="store_true", help="smaller runs (about two minutes), for checking the harness")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a few minutes), for checking the harness")
     parser.add_argument(
         "--logs", type=Path, default=None, help="keep each scenario's emulator call log and gunicorn output in this directory"
     )
@@ -191,6 +202,8 @@ def run_scenarios(selected: Sequence[int], config: BenchConfig, workdir: Path) -
         results |= _attempt([7], lambda: {7: run_datasets(config, pool)})
     if 8 in selected:
         results |= _attempt([8], lambda: {8: run_offers(config, pool)})
+    if 9 in selected:
+        results |= _attempt([9], lambda: {9: run_scan_scenario(config)})
     return [results[n] for n in sorted(results)]
 
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +64,14 @@ class BenchConfig:
     datasets_asins: int = 100  # scenario 7's batch (include=pricing,fees)
     datasets_per_asin_asins: int = 20  # scenario 7's per-ASIN run: getItemOffers is 0.5/s, so 20 take 40 s
     offers_asins: int = 100  # scenario 8's batch (include=offers): 5 getItemOffersBatch at 0.1/s, 40 s
+    scan_rows: int = 1000  # scenario 9's supplier list (then re-scanned at costs x1.5 and x0.7)
+    scan_naive_rows: int = 200  # scenario 9's naive comparison: eligibility is 1/s per row, 200 rows take over 3 minutes
+    scan_memory_rows: int = 10_000  # scenario 9's memory run, on an emulator with raised plans (0: none)
     log_dir: Path | None = None  # --logs: keep each scenario's emulator call log and gunicorn output here
 
     @classmethod
     def quick(cls) -> BenchConfig:
-        """A smoke run of every scenario in about two minutes (figures are indicative only)."""
+        """A smoke run of every scenario in a few minutes (figures are indicative only)."""
         return cls(
             per_asin_asins=20,
             shared_asins=400,
@@ -80,18 +83,26 @@ class BenchConfig:
             limiter_ops_calls=10,
             datasets_per_asin_asins=6,
             offers_asins=40,
+            scan_rows=100,
+            scan_naive_rows=20,
+            scan_memory_rows=1000,
         )
 
 
 @contextmanager
 def fresh_stack(
-    settings: Mapping[str, str], *, name: str, log_dir: Path | None, app_spec: str = "app:create_app()"
+    settings: Mapping[str, str],
+    *,
+    name: str,
+    log_dir: Path | None,
+    app_spec: str = "app:create_app()",
+    emulator_args: Sequence[str] = (),
 ) -> Iterator[tuple[Emulator, Service]]:
-    """A new emulator (real plan, full buckets) and a new gunicorn pointed at it, with an empty DATA_DIR.
+    """A new emulator (real plans unless `emulator_args` say otherwise, full buckets) and a new gunicorn pointed at it, empty DATA_DIR.
 
     With `log_dir`, the emulator's call log and gunicorn's output are saved there as NAME-*.
     """
-    with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir, Emulator() as emulator:
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir, Emulator(emulator_args) as emulator:
         env = {**COMMON_SETTINGS, **settings, "SP_API_ENDPOINT": emulator.url, "DATA_DIR": data_dir}
         with Service(env, app_spec) as service:
             try:
