@@ -19,8 +19,10 @@ as if it had left on time: one of them can find SP-API's bucket empty (issue 5's
 calls in 0.48 s at burst 2). Each reservation says when its bucket, without the call, is full
 (`full_at`), and the limiter looks at the clock once more as the call goes on the wire
 (`leaving`); a call later than LATE_SHARE of the margin's room past that time gives its slot back
-and reserves again. So every call leaves within that allowance of a time GCRA would have admitted
-it at, and the calls as sent stay within the plan itself, not only within the paced rate, as long
+and reserves again, with its whole `max_wait` from then on (the lateness is this machine's, not
+the plan's: a caller is refused only when the plan has no slot for it within `max_wait`, never
+because connecting took long). So every call leaves within that allowance of a time GCRA would
+have admitted it at, and the calls as sent stay within the plan itself, not only within the paced rate, as long
 as the way from the wire to SP-API's clock varies by less than the rest of the room. A call on
 time pays nothing: no store operation beyond its reservation.
 
@@ -77,6 +79,10 @@ class Admission:
     def waited(self) -> float:
         """Seconds from asking to admission."""
         return self.admitted_at - self.started
+
+    def renewed_deadline(self, now: float) -> float:
+        """The deadline of a new reservation after this slot is given back at `now`: the whole wait allowed again."""
+        return max(self.deadline, now + (self.deadline - self.started))
 
 
 class StoreGuard:
@@ -286,7 +292,7 @@ class CallLimiter:
         """
         if self._on_time(admission):
             return admission
-        return self._admit(admission.key, admission.started, admission.deadline)
+        return self._admit(admission.key, admission.started, admission.renewed_deadline(self._clock()))
 
     def _admit(self, key: str, start: float, deadline: float) -> Admission:
         while True:
@@ -312,6 +318,7 @@ class CallLimiter:
             admission = Admission(key, start, deadline, self._clock(), reservation.full_at, self._late_allowance(plan))
             if self._on_time(admission):
                 return admission
+            deadline = admission.renewed_deadline(self._clock())
 
     def _reserve(
         self, key: str, expected: Pace | None, pace: Pace, plan: Plan, deadline: float

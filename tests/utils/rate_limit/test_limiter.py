@@ -231,8 +231,9 @@ class HeldUpStore(LimiterStore):
 class Sender:
     """Callers of one limiter on a fake clock; `send()` acquires and notes when the call left."""
 
-    def __init__(self, store_factory, *, rate: float = 2.0, burst: int = 2, margin: float = 0.05) -> None:
+    def __init__(self, store_factory, *, rate: float = 2.0, burst: int = 2, margin: float = 0.05, max_wait: float = 60) -> None:
         self.clock = FakeClock()
+        self.max_wait = max_wait
         self.store = HeldUpStore(store_factory(1000, 60))
         self.oversleep = 0.0  # added to every sleep: a caller that wakes late
         self.to_the_wire = 0.0  # from admission to the wire: the HTTP client's work, connecting
@@ -248,7 +249,7 @@ class Sender:
         self.sent: dict[str, float] = {}
 
     def send(self, name: str) -> None:
-        admission = self.limiter.admit(KEY, max_wait=60)
+        admission = self.limiter.admit(KEY, max_wait=self.max_wait)
         self.clock.sleep(self.to_the_wire)
         self.limiter.leaving(admission)
         self.sent[name] = round(self.clock() - 1000.0, 6)
@@ -310,6 +311,29 @@ def test_a_call_held_up_between_admission_and_the_wire_gives_its_slot_back_there
     assert sender.sent == {"first": 0.06, "second": 0.527, "third": 1.054}
     assert sender.store.reservations == 4
     assert sender.replay() <= 1e-9
+
+
+def test_a_call_held_up_at_the_wire_longer_than_it_may_wait_still_goes_on_a_new_slot(store_factory):
+    # The fault suite's failure: REQUEST_TIMEOUT 0.5 s, a connect that took 0.6 s. The slot it gives back
+    # is the machine's lateness, not the plan's: the next slot is free at once, so it goes (not THROTTLED).
+    sender = Sender(store_factory, max_wait=0.5)
+    sender.store.after_reserve = lambda number: setattr(sender, "to_the_wire", 0.6 if number == 1 else 0.0)
+    for name in ("first", "second"):
+        sender.send(name)
+    assert sender.sent == {"first": 0.6, "second": 0.6}
+    assert sender.store.reservations == 3
+
+
+def test_a_call_given_its_slot_back_is_still_refused_when_the_plan_has_none_within_its_wait(store_factory):
+    # Held up 0.6 s, it finds the burst taken by two callers meanwhile: the next slot is ~0.5 s away
+    # from then, beyond the 0.3 s it may wait: refused, as any caller would be.
+    sender = Sender(store_factory, max_wait=0.3)
+    admission = sender.limiter.admit(KEY, max_wait=0.3)
+    sender.clock.sleep(0.6)
+    sender.send("second")
+    sender.send("third")
+    with pytest.raises(RateLimited):
+        sender.limiter.leaving(admission)
 
 
 def test_a_call_on_time_at_the_wire_keeps_its_slot_and_costs_no_store_operation(store_factory):
