@@ -59,6 +59,7 @@ Answer = Callable[[], tuple[int, dict[str, Any] | list[Any]]]
 def answer_call(state: EmulatorState, call: Call, answer: Answer) -> Response:
     """One SP-API call: access token (403), usage plan (429), faults (drop, 5xx, slow), validation (400), answer."""
     arrived = time.time()
+    arrived_on_the_bucket_clock = state.now()
     request_id = str(uuid.uuid4())
     options = state.options
 
@@ -88,7 +89,7 @@ def answer_call(state: EmulatorState, call: Call, answer: Answer) -> Response:
     problem = state.token_problem(request.headers.get("x-amz-access-token"))
     if problem is not None:
         return finish(403, error_list("Unauthorized", "Access to requested resource is denied.", UNAUTHORIZED_DETAILS[problem]))
-    if not state.admit(call.operation):
+    if not state.admit(call.operation, arrived_on_the_bucket_clock):
         return finish(429, error_list(*QUOTA_EXCEEDED))
     faults = state.draw_faults()
     if faults.drop:

@@ -18,10 +18,14 @@ class TokenBucket:
         self._tokens = float(capacity)
         self._stamp = clock()
 
-    def try_acquire(self) -> bool:
-        """Take one token if there is a whole one; False means the call is throttled (429)."""
+    def try_acquire(self, at: float | None = None) -> bool:
+        """Take one token if there is a whole one at `at` (the call's arrival; default now); False means the call is throttled (429).
+
+        Calls are judged when they arrive, as SP-API's edge does, not when a busy server gets to them;
+        one that arrived before the last call judged is judged at that call's moment.
+        """
         with self._lock:
-            now = self._clock()
+            now = max(self._clock() if at is None else at, self._stamp)
             self._tokens = min(float(self.capacity), self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
             if self._tokens >= 1.0:

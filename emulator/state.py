@@ -108,9 +108,13 @@ class EmulatorState:
 
     # ------------------------------------------------------------------ usage plan and faults
 
-    def admit(self, operation: str) -> bool:
-        """Take a token from the operation's bucket; False means 429 QuotaExceeded."""
-        return self._buckets[operation].try_acquire()
+    def now(self) -> float:
+        """The moment on the buckets' clock (a call's arrival, to judge it by)."""
+        return self._clock()
+
+    def admit(self, operation: str, arrived: float | None = None) -> bool:
+        """Take a token from the operation's bucket as of `arrived` (from `now()`; default now); False means 429 QuotaExceeded."""
+        return self._buckets[operation].try_acquire(arrived)
 
     def draw_faults(self) -> Faults:
         """Drop, fault and slow draws for one admitted call, from the seeded source, in that order."""

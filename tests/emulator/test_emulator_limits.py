@@ -10,6 +10,7 @@ import pytest
 
 from emulator import EmulatorServer
 from emulator.client import EmulatorClient
+from emulator.ratelimit import TokenBucket
 from tests.helpers.fake_clock import FakeClock
 
 QUOTA_EXCEEDED = {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource.", "details": ""}]}
@@ -172,3 +173,17 @@ def test_server_context_manager_releases_the_port() -> None:
         assert httpx.get(f"{url}/_emulator/health").status_code == 200
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/_emulator/health", timeout=2)
+
+
+def test_a_bucket_judges_a_call_as_of_its_arrival_not_when_a_busy_server_gets_to_it() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(5.0, 1, clock)
+    assert bucket.try_acquire(at=clock())
+    # The next call arrived 0.1 s later (half a token back) but was judged 0.3 s later: it is throttled,
+    # as SP-API's edge throttles it, and the log (stamped on arrival) agrees.
+    arrived = clock() + 0.1
+    clock.advance(0.3)
+    assert not bucket.try_acquire(at=arrived)
+    # One that arrived before the last call judged is judged as of that call: no refill runs backwards.
+    assert not bucket.try_acquire(at=arrived - 0.05)
+    assert bucket.try_acquire(at=arrived + 0.2)
