@@ -1,45 +1,49 @@
 """The datasets `include` asks for (pricing, offers, fees, restrictions, eligibility) of a list of ASINs, every operation side by side.
 
-`DatasetFetcher.start` reads what the cache holds (unless `refresh`) and starts one task per SP-API
-operation in a shared pool: each operation walks its chunks one after another on its own bucket (so
-none queues longer than its plan needs), while the operations run at once. Fees need a price: one
-given by the request, else the Buy Box of `Pricing` (fetched for that, asked for or not), else, when
-`offers` was asked for too, the Offers' Buy Box or lowest offer; with none, `Fees` is a NO_PRICE
-error. Fees of a chunk of Buy Box prices are asked for as soon as that chunk's pricing is in.
+`DatasetFetcher.start` reads what the cache holds (unless `refresh`) and queues the rest on each
+operation's Coalescer (services/coalesce.py): one queue per operation and marketplace, shared by
+every request, job and scan of the process, so each call carries as many items as are waiting (up
+to what the operation takes) and the operations run at once, each on its own bucket. Fees need a
+price: one given by the request, else the Buy Box of `Pricing` (fetched for that, asked for or
+not), else, when `offers` was asked for too, the Offers' Buy Box or lowest offer; with none, `Fees`
+is a NO_PRICE error. The fees of a pricing call's Buy Boxes are queued as soon as it answers.
 `PendingDatasets.result` waits for them all: every distinct ASIN gets every dataset asked for,
 its facts or its own error. Successes are cached per dataset, each with its own TTL.
 """
 
 from __future__ import annotations
 
-import contextvars
-import logging
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from services import errors
 from services.cache import ResultCache
+from services.coalesce import Coalescer
 from services.datasets import ENTRY_KEYS, dataset_error
 from services.eligibility import inbound_eligibility
 from services.errors import ServiceError
+from services.fees import MAX_BATCH as MAX_FEES_PER_CALL
 from services.fees import FeeRequest, fees_estimates
 from services.pricing import MAX_ASINS_PER_CALL, competitive_pricing, item_offers
 from services.restrictions import listing_restrictions
 from services.spapi import CallCount, SpApiClient
 from utils.marketplaces import Marketplace
 
-log = logging.getLogger(__name__)
-
-# Per-ASIN operations run this many calls at once at most (and never more than their burst):
-# getListingsRestrictions' 5/s cannot be met one call at a time when SP-API takes 300 ms to answer.
-PER_ASIN_LANES = {"getListingsRestrictions": 4, "getItemEligibilityPreview": 1}
-
-# Dataset tasks a process runs at once: a batch's run side by side (pricing, fees, offers, four lanes of
-# restrictions, eligibility), a few batches at a time; they mostly wait for their operation's quota.
-POOL_SIZE = 16
+# Each dataset's lanes (services/coalesce.py): the most items one call of a lane takes; a lane after
+# the first works only while those before it are busy.
+LANES: dict[str, tuple[int, ...]] = {
+    "pricing": (MAX_ASINS_PER_CALL,),  # getCompetitivePricing
+    "fees": (MAX_FEES_PER_CALL,),  # getMyFeesEstimates (one request alone: getMyFeesEstimateForASIN)
+    # getItemOffersBatch (one ASIN alone: getItemOffers), and getItemOffers on its own bucket beside it.
+    "offers": (MAX_ASINS_PER_CALL, 1),
+    # getListingsRestrictions' 5/s cannot be met one call at a time when SP-API takes 300 ms to answer.
+    "restrictions": (1, 1, 1, 1),
+    "eligibility": (1,),  # getItemEligibilityPreview, 1/s burst 1
+}
 # Where a fee estimate's price came from (Fees.price_source).
 GIVEN, BUY_BOX, LOWEST_OFFER = "given", "buy_box", "lowest_offer"
 
@@ -66,20 +70,22 @@ def cache_key(name: str, asin: str, *, seller_id: str = "", fee: FeeRequest | No
 
 
 class DatasetFetcher:
-    """Fetches datasets through SP-API and the cache, in a pool of its own (its tasks never wait on one another)."""
+    """Fetches datasets through SP-API and the cache, on one Coalescer per dataset and marketplace (started when first asked)."""
 
-    def __init__(
-        self, spapi: SpApiClient, cache: ResultCache, *, seller_id: str, ttls: Mapping[str, float], max_workers: int = POOL_SIZE
-    ) -> None:
+    def __init__(self, spapi: SpApiClient, cache: ResultCache, *, seller_id: str, ttls: Mapping[str, float]) -> None:
         self.spapi = spapi
         self.cache = cache
         self.seller_id = seller_id
         self.ttls = dict(ttls)
-        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="datasets")
+        self._lock = threading.Lock()
+        self._queues: dict[tuple[str, str], Coalescer[Any, dict[str, Any]]] = {}
 
     def close(self) -> None:
-        """Let the running tasks finish, then stop the pool."""
-        self.pool.shutdown(wait=True)
+        """Let the calls in flight finish, then stop every queue."""
+        with self._lock:
+            queues, self._queues = list(self._queues.values()), {}
+        for queue in queues:
+            queue.close()
 
     def start(self, marketplace: Marketplace, asins: Sequence[str], request: DatasetRequest) -> PendingDatasets:
         """Start fetching `request.include` for the distinct `asins`; the answer is PendingDatasets.result()."""
@@ -88,6 +94,27 @@ class DatasetFetcher:
     def fetch(self, marketplace: Marketplace, asins: Sequence[str], request: DatasetRequest) -> tuple[dict[str, Datasets], int]:
         """start(...).result(): each distinct ASIN's datasets by entry key, and the SP-API calls sent."""
         return self.start(marketplace, asins, request).result()
+
+    def queue(self, name: str, marketplace: Marketplace) -> Coalescer[Any, dict[str, Any]]:
+        """Dataset `name`'s queue in `marketplace`: its items are ASINs (fees: FeeRequests), its answers datasets."""
+        with self._lock:
+            queue = self._queues.get((name, marketplace.code))
+            if queue is None:
+                fetch = functools.partial(self._call, name, marketplace)
+                queue = self._queues[(name, marketplace.code)] = Coalescer(f"{name}-{marketplace.code}", fetch, LANES[name])
+            return queue
+
+    def _call(self, name: str, marketplace: Marketplace, items: list[Any], count: CallCount) -> Mapping[Any, dict[str, Any]]:
+        spapi = self.spapi
+        if name == "pricing":
+            return competitive_pricing(spapi, marketplace, items, count)
+        if name == "fees":
+            return fees_estimates(spapi, marketplace, items, count)
+        if name == "offers":
+            return item_offers(spapi, marketplace, items, count)
+        if name == "restrictions":
+            return {asin: listing_restrictions(spapi, marketplace, asin, self.seller_id, count) for asin in items}
+        return {asin: inbound_eligibility(spapi, marketplace, asin, count) for asin in items}
 
 
 class PendingDatasets:
@@ -101,8 +128,8 @@ class PendingDatasets:
         self._lock = threading.Lock()
         self._found: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTRY_KEYS}
         self._counts: list[CallCount] = []
-        self._tasks: list[Future[None]] = []
-        # The ASINs that still need a price for their fees once every task is in (an offer may give one).
+        self._waits: list[Future[None]] = []
+        # The ASINs that still need a price for their fees once every call is in (an offer may give one).
         self._unpriced: list[str] = []
         include = request.include
         if not asins or not include:
@@ -113,33 +140,20 @@ class PendingDatasets:
         pricing = asins if "pricing" in include else needs_buy_box
         if pricing:
             missing = self._from_cache("pricing", pricing)
-            priced = [asin for asin in needs_buy_box if asin not in missing]
-            self._spawn(self._pricing_task, missing, set(needs_buy_box))
-            given += priced
+            given += [asin for asin in needs_buy_box if asin not in missing]
+            self._ask("pricing", missing, functools.partial(self._priced, set(needs_buy_box)))
         if given:
-            self._spawn(self._fees_task, given)
-        for name, task in (
-            ("offers", self._offers_task),
-            ("restrictions", self._restrictions_task),
-            ("eligibility", self._eligibility_task),
-        ):
+            self._ask_fees(given)
+        for name in ("offers", "restrictions", "eligibility"):
             if name in include:
-                missing = self._from_cache(name, asins)
-                if missing:
-                    self._start_per_name(name, task, missing)
+                self._ask(name, self._from_cache(name, asins), functools.partial(self._keep, name))
 
     def result(self) -> tuple[dict[str, Datasets], int]:
-        """Wait for every task: {asin: {entry key: dataset}} for the datasets asked for, and the SP-API calls sent."""
-        index = 0
-        while True:
-            with self._lock:
-                if index >= len(self._tasks):
-                    break
-                task = self._tasks[index]
-            task.result()
-            index += 1
+        """Wait for every call: {asin: {entry key: dataset}} for the datasets asked for, and the SP-API calls sent."""
+        self._wait()
         if self._unpriced:
-            self._fees_task(self._unpriced, allow_offers=True)
+            self._ask_fees(self._unpriced, allow_offers=True)
+            self._wait()
         lost = ServiceError(errors.UPSTREAM_ERROR, "The dataset could not be fetched: the service failed inside; it has been logged")
         answer = {
             asin: {ENTRY_KEYS[name]: self._found[name].get(asin) or dataset_error(lost) for name in self._request.include}
@@ -147,25 +161,28 @@ class PendingDatasets:
         }
         return answer, sum(count.sent for count in self._counts)
 
-    # -- tasks ---------------------------------------------------------------------------------
+    def _wait(self) -> None:
+        """Wait for every queued call, those queued meanwhile (a pricing call's fees) included."""
+        index = 0
+        while True:
+            with self._lock:
+                if index >= len(self._waits):
+                    return
+                wait = self._waits[index]
+            wait.result()
+            index += 1
 
-    def _spawn(self, task: Callable[..., None], *args: Any) -> None:
-        # The task's log lines carry the request's id: run it in a copy of the request's context.
-        context = contextvars.copy_context()
-        with self._lock:
-            self._tasks.append(self._fetcher.pool.submit(context.run, self._guarded, task, *args))
+    # -- asking --------------------------------------------------------------------------------
 
-    def _guarded(self, task: Callable[..., None], *args: Any) -> None:
-        try:
-            task(*args)
-        except Exception:  # a bug, not an SP-API answer: every ASIN still gets its datasets (errors) in result()
-            log.exception("a dataset task (%s, %s) failed", getattr(task, "__name__", task), self._marketplace.code)
-
-    def _count(self) -> CallCount:
+    def _ask(self, name: str, items: Sequence[Any], deliver: Callable[[dict[Any, dict[str, Any]]], None]) -> None:
+        """Queue `items` on dataset `name`'s queue; `deliver` takes each call's answers."""
+        if not items:
+            return
         count = CallCount()
+        wait = self._fetcher.queue(name, self._marketplace).submit(items, deliver, count)
         with self._lock:
             self._counts.append(count)
-        return count
+            self._waits.append(wait)
 
     def _from_cache(self, name: str, asins: list[str]) -> list[str]:
         """Take `name`'s cached datasets of `asins` (unless refresh); the ASINs still to fetch."""
@@ -187,39 +204,15 @@ class PendingDatasets:
         with self._lock:
             self._found[name].update(datasets)
 
-    def _start_per_name(self, name: str, task: Callable[[list[str]], None], asins: list[str]) -> None:
-        if name == "offers":
-            self._spawn(task, asins)
-            return
-        operation = "getListingsRestrictions" if name == "restrictions" else "getItemEligibilityPreview"
-        lanes = max(1, min(PER_ASIN_LANES[operation], len(asins)))
-        for lane in range(lanes):
-            self._spawn(task, asins[lane::lanes])
+    def _priced(self, needs_buy_box: set[str], datasets: dict[str, dict[str, Any]]) -> None:
+        """A pricing call's answers: kept, and the fees of its Buy Boxes queued at once."""
+        self._keep("pricing", datasets)
+        priced = [asin for asin in datasets if asin in needs_buy_box]
+        if priced:
+            self._ask_fees(priced)
 
-    def _pricing_task(self, asins: list[str], needs_buy_box: set[str]) -> None:
-        spapi, marketplace = self._fetcher.spapi, self._marketplace
-        for start in range(0, len(asins), MAX_ASINS_PER_CALL):
-            chunk = asins[start : start + MAX_ASINS_PER_CALL]
-            self._keep("pricing", competitive_pricing(spapi, marketplace, chunk, self._count()))
-            priced = [asin for asin in chunk if asin in needs_buy_box]
-            if priced:
-                # This chunk's fees go now, beside the next chunk's pricing.
-                self._spawn(self._fees_task, priced)
-
-    def _offers_task(self, asins: list[str]) -> None:
-        self._keep("offers", item_offers(self._fetcher.spapi, self._marketplace, asins, self._count()))
-
-    def _restrictions_task(self, asins: list[str]) -> None:
-        for asin in asins:
-            found = listing_restrictions(self._fetcher.spapi, self._marketplace, asin, self._fetcher.seller_id, self._count())
-            self._keep("restrictions", {asin: found})
-
-    def _eligibility_task(self, asins: list[str]) -> None:
-        for asin in asins:
-            self._keep("eligibility", {asin: inbound_eligibility(self._fetcher.spapi, self._marketplace, asin, self._count())})
-
-    def _fees_task(self, asins: list[str], allow_offers: bool = False) -> None:
-        """The fees of `asins` at their price; those with no price yet wait for result() when offers may give one."""
+    def _ask_fees(self, asins: list[str], allow_offers: bool = False) -> None:
+        """Queue the fees of `asins` at their price; those with no price yet wait for result() when offers may give one."""
         requests: dict[str, tuple[FeeRequest, str]] = {}
         for asin in asins:
             price = self._price(asin, allow_offers)
@@ -242,9 +235,9 @@ class PendingDatasets:
         with self._lock:
             self._found["fees"].update(cached)
         wanted = [fee for asin, (fee, _) in requests.items() if asin not in cached]
-        if not wanted:
-            return
-        answered = fees_estimates(self._fetcher.spapi, self._marketplace, wanted, self._count())
+        self._ask("fees", wanted, functools.partial(self._fees_answered, requests, keys))
+
+    def _fees_answered(self, requests: dict[str, tuple[FeeRequest, str]], keys: dict[str, str], answered: dict[FeeRequest, Any]) -> None:
         datasets: dict[str, dict[str, Any]] = {}
         for asin, (fee, source) in requests.items():
             if fee in answered:

@@ -56,8 +56,13 @@ def test_four_workers_keep_every_dataset_operation_within_its_plan(tmp_path):
         # A fee without a price (no Buy Box) is the item's answer, not the pacing's failure.
         assert [f for f in failed if f[2]["code"] != "NO_PRICE"] == []
         logged = {operation: emulator.calls(operation) for operation in MODEL_PLANS}
-        assert len(logged["getCompetitivePricing"]) == CLIENTS and len(logged["getListingsRestrictions"]) == CLIENTS * 10
-        assert len(logged["getItemOffers"]) == len(logged["getItemEligibilityPreview"]) == CLIENTS * 2
+        # Each ASIN asked once per dataset; a worker's queue may carry two clients' asks in one call.
+        asked = {operation: sorted(asin for call in calls for asin in call["asins"]) for operation, calls in logged.items()}
+        batches = sorted(f"B0D{n}{i:06d}" for n in range(CLIENTS) for i in range(10))
+        singles = sorted(f"B0E{n}{i:06d}" for n in range(CLIENTS) for i in range(2))
+        timeline = [(c["asins"][0][-7:], c["status"], round(c["time"] % 100, 3)) for c in logged["getListingsRestrictions"]]
+        assert asked["getCompetitivePricing"] == asked["getListingsRestrictions"] == batches, str(timeline)
+        assert sorted(asked["getItemOffers"] + asked["getItemOffersBatch"]) == asked["getItemEligibilityPreview"] == singles
         for operation, calls in logged.items():
             plan = MODEL_PLANS[operation]
             assert [c["status"] for c in calls] == [200] * len(calls), f"{operation}: a 429 means the workers overran its plan"
