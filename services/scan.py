@@ -11,6 +11,11 @@ The quota plan, cheapest first, each stage only for the rows still worth it:
    skipped: `Offers` (Amazon on the listing), `Restrictions` (gating), `Eligibility` (hazmat and
    other inbound blocks; FBA only). Rows that get this far are `stage: full`.
 
+Chunks of CHUNK rows go through the stages side by side (CHUNKS_AT_ONCE at a time), and each stage's
+requests join its operation's queue, shared by every chunk (services/coalesce.py): the offers of a
+few survivors per chunk go out together, 20 to a getItemOffersBatch call, while the next chunks are
+resolved and screened, so every operation's bucket is busy while there is work for it.
+
 Every dataset goes through the DatasetFetcher, so the cache (per dataset, its own TTL) answers what it
 holds: a re-scan at other costs fetches nothing it already has, and only rows that newly pass the
 screen get the deep checks they lack.
@@ -19,9 +24,12 @@ screen get the deep checks they lack.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -36,9 +44,12 @@ from services.scan_profile import Profile
 from utils.marketplaces import Marketplace
 from utils.supplier_list import SupplierRow
 
-# Rows a chunk takes through the stages (searchCatalogItems' and the screen's 20 a call), and how many chunks run at once.
+# Rows a chunk takes through the stages (searchCatalogItems' and the screen's 20 a call), and how many chunks
+# run at once: enough that every operation's queue holds work while the slowest (getItemOffersBatch, one
+# call per 10 s) catches up; the chunks mostly wait on those queues (services/coalesce.py).
 CHUNK = 20
-CHUNKS_AT_ONCE = 6
+CHUNKS_AT_ONCE = 25
+SCANS_AT_ONCE = 4
 
 BUY, REVIEW, SKIP = "BUY", "REVIEW", "SKIP"
 SCREENED, FULL = "screened", "full"
@@ -146,30 +157,52 @@ class Scanner:
         self.defaults = defaults
         # Chunks of one scan run side by side, each through its stages: while one waits for its deep
         # checks, the next is screened, so that no operation's bucket idles while there is work for it.
-        self._pool = ThreadPoolExecutor(max_workers=CHUNKS_AT_ONCE, thread_name_prefix="scan")
+        # Room for SCANS_AT_ONCE scans in full stride (a job's and a POST /scan's); more share it.
+        self._pool = ThreadPoolExecutor(max_workers=CHUNKS_AT_ONCE * SCANS_AT_ONCE, thread_name_prefix="scan")
 
     def close(self) -> None:
         """Stop the pool after the running chunks finish."""
         self._pool.shutdown(wait=True)
 
     def scan(self, rows: Sequence[SupplierRow], country: object, profile: Profile, *, refresh: bool = False) -> list[dict[str, Any]]:
-        """Every row's scan entry, in the rows' order; chunks of CHUNK rows go through the stages side by side."""
-        marketplace = resolve_marketplace(country)
-        chunks = [rows[start : start + CHUNK] for start in range(0, len(rows), CHUNK)]
-        if len(chunks) <= 1:
-            return self._scan_chunk(rows, marketplace, profile, refresh)
-        futures = [
-            self._pool.submit(contextvars.copy_context().run, self._scan_chunk, chunk, marketplace, profile, refresh) for chunk in chunks
-        ]
-        return [entry for future in futures for entry in future.result()]
+        """Every row's scan entry, in the rows' order (see `scan_chunks`)."""
+        return [entry for entries in self.scan_chunks(rows, country, profile, refresh=refresh) for entry in entries]
 
-    def _scan_chunk(self, rows: Sequence[SupplierRow], marketplace: Marketplace, profile: Profile, refresh: bool) -> list[dict[str, Any]]:
+    def scan_chunks(
+        self, rows: Sequence[SupplierRow], country: object, profile: Profile, *, refresh: bool = False
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        """The rows' scan entries a chunk of CHUNK at a time, in order, each as soon as it and those before it are done.
+
+        CHUNKS_AT_ONCE chunks run at a time (in copies of the caller's context), the first of them
+        started now; each chunk handed out starts the next. Closing the generator early (a job's
+        runner stopping) cancels the chunks not yet running, and those running stop at their next
+        stage (the datasets they fetched are cached).
+        """
+        marketplace = resolve_marketplace(country)
+        context = contextvars.copy_context()
+        given_up = threading.Event()
+
+        def start(begin: int) -> Future[list[dict[str, Any]]]:
+            chunk = rows[begin : begin + CHUNK]
+            return self._pool.submit(context.copy().run, self._scan_chunk, chunk, marketplace, profile, refresh, given_up)
+
+        begins = iter(range(0, len(rows), CHUNK))
+        running = deque(start(begin) for begin in itertools.islice(begins, CHUNKS_AT_ONCE))
+        return _in_order(running, begins, start, given_up)
+
+    def _scan_chunk(
+        self, rows: Sequence[SupplierRow], marketplace: Marketplace, profile: Profile, refresh: bool, given_up: threading.Event
+    ) -> list[dict[str, Any]]:
         work = self._resolve(rows, marketplace, refresh)
         alive = [w for w in work if not w.skipped and w.asin is not None]
         self._rank_gate(alive, profile)
         alive = [w for w in alive if not w.skipped]
+        if given_up.is_set():
+            return []
         self._screen(alive, marketplace, profile, refresh)
         survivors = [w for w in alive if not w.skipped]
+        if given_up.is_set():
+            return []
         self._deep_checks(survivors, marketplace, profile, refresh)
         return [_scan_entry(w, profile) for w in work]
 
@@ -301,6 +334,25 @@ class Scanner:
             for w in left:
                 w.datasets.update(found.get(w.asin, {}))
                 _judge_eligibility(w, profile)
+
+
+def _in_order(
+    running: deque[Future[list[dict[str, Any]]]],
+    begins: Iterator[int],
+    start: Callable[[int], Future[list[dict[str, Any]]]],
+    given_up: threading.Event,
+) -> Generator[list[dict[str, Any]], None, None]:
+    try:
+        while running:
+            entries = running.popleft().result()
+            begin = next(begins, None)
+            if begin is not None:
+                running.append(start(begin))
+            yield entries
+    finally:
+        given_up.set()
+        for future in running:
+            future.cancel()
 
 
 def _offer_price(offers: dict[str, Any], source: str) -> tuple[Decimal | None, str | None]:

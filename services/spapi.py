@@ -230,6 +230,22 @@ class CallLedger:
             self.calls[operation] = self.calls.get(operation, 0) + 1
             self.waited[operation] = self.waited.get(operation, 0.0) + waited
 
+    def take(self) -> CallLedger:
+        """A ledger of what this one counted so far, which starts again from nothing."""
+        taken = CallLedger()
+        with self._lock:
+            taken.calls, self.calls = self.calls, {}
+            taken.waited, self.waited = self.waited, {}
+        return taken
+
+    def absorb(self, other: CallLedger) -> None:
+        """Add what `other` counted to this ledger."""
+        with self._lock:
+            for operation, n in other.calls.items():
+                self.calls[operation] = self.calls.get(operation, 0) + n
+            for operation, seconds in other.waited.items():
+                self.waited[operation] = self.waited.get(operation, 0.0) + seconds
+
     @contextlib.contextmanager
     def recording(self) -> Iterator[CallLedger]:
         """Count the calls made in this context (and the pool tasks it starts) in this ledger, while the block runs."""

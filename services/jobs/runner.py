@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -40,6 +40,13 @@ CHUNK = 20
 ITEM_RETRIES = RetryPolicy(max_retries=3, delay_base=2.0, delay_max=60.0, first_delay=5.0, jitter=0.0)
 # Throttled steps wait at least this long for the quota before asking again (never spending a retry).
 MIN_THROTTLED_WAIT = 0.5
+
+
+# Rows a scan takes per step: its chunks go through the stages side by side (services/scan.py), and
+# each is stored as soon as it is done; a bigger step keeps every operation's queue fed for longer
+# (a step's last chunks end with the slow deep checks, while nothing new is resolved). A step
+# cut short (kill -9) loses no fetched dataset: they are in the cache.
+SCAN_STEP = 1000
 
 
 def step_size(max_batch_size: int, max_workers: int) -> int:
@@ -75,6 +82,16 @@ class Step:
         """What a job stores: every answer, and the failures it gives up on."""
         return {**self.answered, **self.unanswered}
 
+    def absorb(self, part: Step) -> None:
+        """Add a part's entries, retries, wait and calls to this step."""
+        self.answered.update(part.answered)
+        self.unanswered.update(part.unanswered)
+        self.retried += part.retried
+        self.throttled += part.throttled
+        self.codes |= part.codes
+        self.wait = max(self.wait, part.wait)
+        self.ledger.absorb(part.ledger)
+
 
 class JobSteps:
     """Looks pending items up, a step at a time, and sorts the entries by the failure policy."""
@@ -95,37 +112,58 @@ class JobSteps:
         include: tuple[str, ...] = (),
         scan: dict[str, Any] | None = None,
     ) -> Step:
-        """Look `items` up (at most `size`), with the datasets `include` names, and sort their entries; each entry carries its `input`.
-
-        A scan's items (`scan` given: its profile) are supplier rows, scanned instead; their entries carry the row as `input`.
-        """
+        """All of `parts(...)` as one step."""
         step = Step()
-        with step.ledger.recording():
-            self._look_up(step, items, identifier_type, country, refresh, include, scan)
+        for part in self.parts(items, identifier_type, country, refresh=refresh, include=include, scan=scan):
+            step.absorb(part)
         return step
 
-    def _look_up(
+    def parts(
         self,
-        step: Step,
         items: list[PendingItem],
         identifier_type: str,
         country: str,
+        *,
         refresh: bool,
-        include: tuple[str, ...],
-        scan: dict[str, Any] | None,
-    ) -> None:
-        if scan is not None:
-            assert self._scanner is not None, "a job service that takes scans has a scanner"
-            profile = self._scanner.defaults.with_overrides(scan["profile"])
-            rows = [row_from_json(item.input) for item in items]
-            for item, entry in zip(items, self._scanner.scan(rows, country, profile, refresh=refresh), strict=True):
-                self._sort(step, item, cast(Entry, entry))
+        include: tuple[str, ...] = (),
+        scan: dict[str, Any] | None = None,
+    ) -> Iterator[Step]:
+        """Look `items` up (at most `size_for(scan)`) with the datasets `include` names, and sort the entries (each carries its `input`).
+
+        A lookup is one step. A scan's items (`scan` given: its profile) are supplier rows, scanned
+        instead: a step per chunk of rows, in order, as each is done, so that a job stores (and shows)
+        its results while the rest are still being scanned. Their entries carry the row as `input`.
+        """
+        if scan is None:
+            step = Step()
+            with step.ledger.recording():
+                values = [item.input for item in items]
+                datasets = DatasetRequest(include=include, refresh=refresh)
+                entries = self._service.lookup_list(values, identifier_type, country, refresh=refresh, datasets=datasets)
+            for item, entry in zip(items, entries, strict=True):
+                self._sort(step, item, job_entry(item.input, entry))
+            yield step
             return
-        values = [item.input for item in items]
-        datasets = DatasetRequest(include=include, refresh=refresh)
-        entries = self._service.lookup_list(values, identifier_type, country, refresh=refresh, datasets=datasets)
-        for item, entry in zip(items, entries, strict=True):
-            self._sort(step, item, job_entry(item.input, entry))
+        assert self._scanner is not None, "a job service that takes scans has a scanner"
+        profile = self._scanner.defaults.with_overrides(scan["profile"])
+        rows = [row_from_json(item.input) for item in items]
+        ledger = CallLedger()
+        with ledger.recording():  # the chunks run in copies of this context: their calls count here
+            chunks = self._scanner.scan_chunks(rows, country, profile, refresh=refresh)
+        done = 0
+        try:
+            for entries in chunks:
+                step = Step(ledger=ledger.take())
+                for item, entry in zip(items[done : done + len(entries)], entries, strict=True):
+                    self._sort(step, item, cast(Entry, entry))
+                done += len(entries)
+                yield step
+        finally:
+            chunks.close()
+
+    def size_for(self, scan: dict[str, Any] | None) -> int:
+        """Items a step takes: `size` for lookups, more for a scan (see SCAN_STEP)."""
+        return max(self.size, SCAN_STEP) if scan is not None else self.size
 
     def _sort(self, step: Step, item: PendingItem, entry: Entry) -> None:
         error = entry.get("error") or {}
@@ -195,19 +233,26 @@ def run_steps(work: JobWork, steps: JobSteps, stop: threading.Event) -> int:
         job = work.current()
         if job is None or job.finished:
             return stored
-        items = work.pending(steps.size)
+        items = work.pending(steps.size_for(job.scan))
         if not items:
             work.complete()
             return stored
-        step = steps.run(items, job.identifier_type, job.country, refresh=job.refresh, include=job.include, scan=job.scan)
-        if not work.record(step):
-            log.info("job %s: no longer held by this worker (cancelled, or taken over); leaving it", work.job_id)
-            return stored
-        stored += len(step.stored)
-        if step.wait:
-            waiting = len(step.retried) + len(step.throttled)
-            log.info("job %s: %d items failed for now (SP-API throttling or unavailable); again in %.0f s", work.job_id, waiting, step.wait)
-            _wait(step.wait, stop, work.keep_alive, KEEP_ALIVE_EVERY)
+        wait, waiting = 0.0, 0
+        parts = steps.parts(items, job.identifier_type, job.country, refresh=job.refresh, include=job.include, scan=job.scan)
+        try:
+            for step in parts:
+                if not work.record(step):
+                    log.info("job %s: no longer held by this worker (cancelled, or taken over); leaving it", work.job_id)
+                    return stored
+                stored += len(step.stored)
+                wait, waiting = max(wait, step.wait), waiting + len(step.retried) + len(step.throttled)
+                if stop.is_set():
+                    return stored  # what is done is stored; the rest is pending for the next run
+        finally:
+            parts.close()
+        if wait:
+            log.info("job %s: %d items failed for now (SP-API throttling or unavailable); again in %.0f s", work.job_id, waiting, wait)
+            _wait(wait, stop, work.keep_alive, KEEP_ALIVE_EVERY)
     return stored
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections import Counter
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -21,10 +24,14 @@ from emulator.identifiers import two_asin_upc, unmatched_code
 from emulator.offers import buy_box, of_condition, offer_book
 from emulator.restrictions import brand_is_gated, restriction_reasons
 from services.eligibility_item import is_hazmat
+from services.jobs.model import PendingItem
+from services.jobs.runner import JobSteps, Step, run_steps
+from services.scan import row_json
 from services.spapi import OPERATION_PLANS
 from tests.helpers.emulator_log import operation_calls
 from tests.helpers.spapi import FAMILY_PLANS
 from utils.marketplaces import MARKETPLACES
+from utils.supplier_list import read_supplier_items
 
 US = MARKETPLACES["US"].marketplace_id
 POOL = [f"B00SCAN{n:03d}" for n in range(400)]
@@ -336,3 +343,54 @@ def test_an_xlsx_sent_as_the_body_scans_as_an_upload_does(client, emulator, tmp_
     assert created.status_code == 202, created.get_json()
     job = run_job(client, created.get_json()["id"])
     assert job["scan"]["verdicts"]["BUY"] == 1
+
+
+class RecordingWork:
+    """A job's hold as run_steps sees it, keeping every step it is asked to record (no store: the steps themselves)."""
+
+    job_id = "streamed"
+
+    def __init__(self, items: list[PendingItem]) -> None:
+        self._job = SimpleNamespace(
+            finished=False, identifier_type="UPC", country="US", refresh=False, include=(), scan={"profile": {}, "columns": ["upc", "cost"]}
+        )
+        self._items = items
+        self.recorded: list[Step] = []
+
+    def current(self) -> SimpleNamespace:
+        return self._job
+
+    def pending(self, limit: int) -> list[PendingItem]:
+        done = {position for step in self.recorded for position in step.stored}
+        return [item for item in self._items if item.position not in done][:limit]
+
+    def record(self, step: Step) -> bool:
+        self.recorded.append(step)
+        return True
+
+    def complete(self) -> None:
+        self._job.finished = True
+
+    def keep_alive(self) -> None:
+        pass
+
+
+def test_a_scan_step_stores_each_chunk_as_it_is_done_in_order(client, emulator):
+    # 50 rows in one step: stored as three parts (20, 20, 10), in input order, while the rest is scanned;
+    # the parts' call tallies add up to what SP-API saw.
+    app = client.application
+    asins = pick(clean, 50)
+    supplier = read_supplier_items([{"upc": upc(asin), "cost": 1.0} for asin in asins])
+    items = [PendingItem(n, row_json(row), 0) for n, row in enumerate(supplier.rows)]
+    steps = JobSteps(app.extensions["asin_service"], size=100, scanner=app.extensions["scanner"])
+    work = RecordingWork(items)
+
+    assert run_steps(work, steps, threading.Event()) == 50
+
+    assert [sorted(step.stored) for step in work.recorded] == [list(range(0, 20)), list(range(20, 40)), list(range(40, 50))]
+    assert [work.recorded[0].stored[n]["asin"] for n in range(20)] == asins[:20]
+    counted: Counter[str] = Counter()
+    for step in work.recorded:
+        counted.update({key.removeprefix("calls:"): n for key, n in step.call_tallies.items() if key.startswith("calls:")})
+    logged = {op: len(operation_calls(emulator, op)) for op in ("searchCatalogItems", *OPERATION_PLANS)}
+    assert dict(counted) == {op: n for op, n in logged.items() if n}
