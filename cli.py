@@ -35,7 +35,7 @@ from config import Settings
 from routes import asin_service, job_service, scanner
 from services.asin_service import AsinService
 from services.entries import LookupEntry
-from services.entry_csv import WholeLines, csv_lines, csv_rows, read_done_inputs
+from services.entry_csv import WholeRows, csv_lines, csv_rows, read_done_inputs
 from services.errors import ServiceError
 from services.jobs import Job, JobService, PendingItem, RedisJobService
 from services.jobs.runner import ITEM_RETRIES, JobSteps, Step
@@ -554,29 +554,11 @@ def _done_scan_rows(path: Path, columns: Sequence[str], inputs: Sequence[str]) -
     header = _as_written([*columns, *output_names(columns)])
     verdict = len(columns) + SCAN_COLUMNS.index("verdict")
     verdicts: list[str] = []
+    shown = f"{SCAN_COLUMNS[0]},...,{SCAN_COLUMNS[-1]}"
+    refusal = f"{path} is not a scan result file of this list: its header is not the list's {len(columns)} columns, then {shown}"
     with path.open("rb") as stream:
-        lines = WholeLines(stream)
-        # strict: a quoted field cut off by the end of the file is an error, not a short row.
-        reader = csv.reader(lines, strict=True)
-        try:
-            found = next(reader, None)
-        except csv.Error:
-            found = []
-        if found is None:
-            return [], 0
-        if found != header:
-            shown = f"{SCAN_COLUMNS[0]},...,{SCAN_COLUMNS[-1]}"
-            raise CsvError(
-                f"{path} is not a scan result file of this list: its header is not the list's {len(columns)} columns, then {shown}"
-            )
-        end_offset = lines.offset
-        while True:
-            try:
-                row = next(reader)
-            except (StopIteration, csv.Error):
-                break
-            if len(row) != len(header):
-                break
+        rows = WholeRows(stream, header, refusal)
+        for row in rows:
             number = len(verdicts)
             if number >= len(inputs):
                 raise _other_input(path, f"it holds more rows than the {len(inputs)} of the list")
@@ -588,8 +570,7 @@ def _done_scan_rows(path: Path, columns: Sequence[str], inputs: Sequence[str]) -
                     path, f"its row {number + 1} has {columns[at]} {row[at]!r} but the list's row {number + 1} has {expected[at]!r}"
                 )
             verdicts.append(row[verdict])
-            end_offset = lines.offset
-    return verdicts, end_offset
+    return verdicts, rows.end
 
 
 def _scan_rows(columns: Sequence[str], entries: Sequence[LookupEntry]) -> str:

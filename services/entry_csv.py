@@ -18,7 +18,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -260,7 +260,7 @@ class DoneInputs:
     end_offset: int
 
 
-class WholeLines:
+class _WholeLines:
     """Complete UTF-8 lines of a binary file, counting the bytes handed out; a last line without a newline is dropped."""
 
     def __init__(self, stream: BinaryIO) -> None:
@@ -287,32 +287,54 @@ def _uncell(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
 
 
+class WholeRows:
+    """The rows of a result CSV with `header`, as far as they are whole; `end` is where the last row taken ends.
+
+    A row is taken once the next one is asked for (a loop that stops at a row leaves `end` before it);
+    the rows stop at one cut off by an interrupted write. CsvError(`refusal`) if the header is another.
+    """
+
+    def __init__(self, stream: BinaryIO, header: Sequence[str], refusal: str) -> None:
+        self._lines = _WholeLines(stream)
+        # strict: a quoted field cut off by the end of the file is an error, not a short row.
+        self._reader = csv.reader(self._lines, strict=True)
+        self._width = len(header)
+        self.end = 0
+        try:
+            found = next(self._reader, None)
+        except csv.Error:
+            found = []
+        self._empty = found is None
+        if found is not None:
+            if list(found) != list(header):
+                raise CsvError(refusal)
+            self.end = self._lines.offset
+
+    def __iter__(self) -> Iterator[list[str]]:
+        if self._empty:
+            return
+        while True:
+            try:
+                row = next(self._reader)
+            except (StopIteration, csv.Error):
+                return
+            if len(row) != self._width:
+                return
+            ends_at = self._lines.offset
+            yield row
+            self.end = ends_at
+
+
 def read_done_inputs(path: str | os.PathLike[str]) -> DoneInputs:
     """The inputs of a result CSV written by csv_rows, up to its first pending or cut-off row (none if no file)."""
     if not os.path.exists(path):
         return DoneInputs([], 0)
     error_code = RESULT_COLUMNS.index("error_code")
+    inputs: list[str] = []
     with open(path, "rb") as stream:
-        lines = WholeLines(stream)
-        # strict: a quoted field cut off by the end of the file is an error, not a short row.
-        reader = csv.reader(lines, strict=True)
-        try:
-            header = next(reader, None)
-        except csv.Error:
-            header = []
-        if header is None:
-            return DoneInputs([], 0)
-        if tuple(header) != RESULT_COLUMNS:
-            raise CsvError(f"{os.fspath(path)} is not a result file: its header is not {','.join(RESULT_COLUMNS)}")
-        inputs: list[str] = []
-        end_offset = lines.offset
-        while True:
-            try:
-                row = next(reader)
-            except (StopIteration, csv.Error):
-                break
-            if len(row) != len(RESULT_COLUMNS) or row[error_code] == PENDING:
+        rows = WholeRows(stream, RESULT_COLUMNS, f"{os.fspath(path)} is not a result file: its header is not {','.join(RESULT_COLUMNS)}")
+        for row in rows:
+            if row[error_code] == PENDING:
                 break
             inputs.append(_uncell(row[0]))
-            end_offset = lines.offset
-    return DoneInputs(inputs, end_offset)
+    return DoneInputs(inputs, rows.end)
