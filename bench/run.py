@@ -2,14 +2,14 @@
 
 Run it:
 
-    make bench                          # every scenario (about half an hour, most of it scenario 9); writes bench/RESULTS.md
+    make bench                          # every scenario (about 15 minutes, half of it scenario 9); writes bench/RESULTS.md
     .venv/bin/python -m bench           # the same, without make's install steps
     .venv/bin/python -m bench --only 1,4
     .venv/bin/python -m bench --quick   # smaller runs, a few minutes; figures are indicative only
     .venv/bin/python -m bench --only 2 --logs /tmp/bench-logs   # keep the emulator call logs and gunicorn output
 
     .venv/bin/python -m bench --only 7,8   # datasets on demand only (about a minute and a half)
-    .venv/bin/python -m bench --only 9 --logs /tmp/scan   # the supplier-list scan (about 25 minutes at the real plans)
+    .venv/bin/python -m bench --only 9 --logs /tmp/scan   # the supplier-list scan (about 8 minutes at the real plans)
 
 Partial runs (--only, --quick) print the table but leave bench/RESULTS.md alone unless
 --output names a file. Needs `wrk` (scenario 4) and `redis-server` (scenarios 2 and 6, via
