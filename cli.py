@@ -37,7 +37,7 @@ from services.asin_service import AsinService
 from services.entries import LookupEntry
 from services.entry_csv import WholeRows, csv_lines, csv_rows, read_done_inputs
 from services.errors import ServiceError
-from services.jobs import Job, JobService, PendingItem, RedisJobService
+from services.jobs import Job, JobService, JobSpec, PendingItem, RedisJobService
 from services.jobs.runner import ITEM_RETRIES, JobSteps, Step
 from services.scan import BUY, REVIEW, SKIP, row_from_json, row_json
 from services.scan_csv import SCAN_COLUMNS, output_names, scan_csv_rows
@@ -494,7 +494,7 @@ def batch_csv(
         values,
         progress,
         size=size,
-        ask=lambda items: steps.run(items, column.identifier_type, country, refresh=refresh),
+        ask=lambda items: steps.run(items, JobSpec(country, column.identifier_type, refresh, source)),
         render=lambda start, entries: _rows(values[start : start + len(entries)], entries),
         outcomes=_lookup_outcomes,
     )
@@ -701,7 +701,7 @@ def scan_csv(
         inputs,
         progress,
         size=size,
-        ask=lambda items: steps.run(items, supplier.identifier_type, country, refresh=refresh, scan=spec),
+        ask=lambda items: steps.run(items, JobSpec(country, supplier.identifier_type, refresh, source, scan=spec)),
         render=lambda start, entries: _scan_rows(columns, entries),
         outcomes=lambda entry: (entry["Scan"]["verdict"],),
     )

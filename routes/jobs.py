@@ -16,7 +16,7 @@ from services import errors
 from services.entries import LookupEntry
 from services.entry_csv import csv_rows, ndjson_lines
 from services.errors import ServiceError
-from services.jobs import Job
+from services.jobs import Job, JobSpec
 from services.scan import row_json
 from services.scan_csv import scan_csv_rows, scan_xlsx
 from services.scan_profile import PROFILE_KEYS
@@ -168,7 +168,7 @@ def create_job(country: str) -> tuple[Response, int, dict[str, str]]:
             errors.UNSUPPORTED_MEDIA_TYPE, "Send the list as JSON (application/json), a CSV body (text/csv) or a multipart upload"
         )
     try:
-        job = job_service().submit(code, identifier_type, values, refresh=refresh, source=source, include=include, scan=scan)
+        job = job_service().submit(JobSpec(code, identifier_type, refresh, source, include, scan), values)
     except (CsvError, SupplierListError) as exc:
         raise ServiceError(errors.INVALID_CSV, str(exc)) from None
     g.asin_count = job.total

@@ -5,7 +5,7 @@ with leases), `redis_store` (Redis, RQ parts with leases), `runner` (the one ste
 thread runner and the RQ part runner), `service` (JobService: what routes and the CLI use).
 """
 
-from services.jobs.model import CANCELLED, DONE, FAILED, FINISHED, QUEUED, RUNNING, Job, PendingItem
+from services.jobs.model import CANCELLED, DONE, FAILED, FINISHED, QUEUED, RUNNING, Job, JobSpec, PendingItem
 from services.jobs.service import JobService, RedisJobService, build_jobs
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "QUEUED",
     "RUNNING",
     "Job",
+    "JobSpec",
     "JobService",
     "PendingItem",
     "RedisJobService",

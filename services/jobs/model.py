@@ -52,6 +52,20 @@ def translate_store_errors(kinds: tuple[type[BaseException], ...], what: str) ->
 
 
 @dataclass(frozen=True)
+class JobSpec:
+    """What a job asks for: its country, the type of its items, whether to skip the caches, where its items came from
+    (for the log), the datasets each entry carries besides the catalog's facts (services/datasets.py's names), and, for a
+    scan of a supplier's list, {"profile": {...}, "columns": [...]} (its items are services/scan.py's row_json)."""
+
+    country: str
+    identifier_type: str
+    refresh: bool = False
+    source: str = "json"
+    include: tuple[str, ...] = ()
+    scan: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     """One job's row: what was asked, where it stands, and its counts."""
 
@@ -78,6 +92,11 @@ class Job:
     include: tuple[str, ...] = ()
     # A scan of a supplier's list: {"profile": {...}, "columns": [...]} (its items are services/scan.py's row_json); else None.
     scan: dict[str, Any] | None = None
+
+    @property
+    def spec(self) -> JobSpec:
+        """What the job asks for."""
+        return JobSpec(self.country, self.identifier_type, self.refresh, self.source, self.include, self.scan)
 
     @property
     def finished(self) -> bool:
@@ -149,18 +168,7 @@ class JobStore(Protocol):
     backend: str
     location: str
 
-    def create(
-        self,
-        country: str,
-        identifier_type: str,
-        values: Iterable[str],
-        *,
-        refresh: bool,
-        source: str,
-        max_items: int,
-        include: tuple[str, ...] = (),
-        scan: dict[str, Any] | None = None,
-    ) -> Job:
+    def create(self, spec: JobSpec, values: Iterable[str], *, max_items: int) -> Job:
         """Store a new queued job with one item per value (in order); ServiceError if empty or over `max_items`."""
 
     def get(self, job_id: str) -> Job | None:

@@ -38,6 +38,7 @@ from services.jobs.model import (
     RUNNING,
     Entry,
     Job,
+    JobSpec,
     PendingItem,
     counts_of,
     item_batches,
@@ -88,18 +89,7 @@ class RedisJobStore:
             pipe.expire(key, self._retention)
 
     @translate_store_errors((redis.RedisError,), "Redis")
-    def create(
-        self,
-        country: str,
-        identifier_type: str,
-        values: Iterable[str],
-        *,
-        refresh: bool,
-        source: str,
-        max_items: int,
-        include: tuple[str, ...] = (),
-        scan: dict[str, Any] | None = None,
-    ) -> Job:
+    def create(self, spec: JobSpec, values: Iterable[str], *, max_items: int) -> Job:
         """Store a new queued job with one item per value (in order); JobError if empty or over `max_items`."""
         job_id = new_job_id()
         now = self._clock()
@@ -112,12 +102,12 @@ class RedisJobStore:
             self._redis.delete(*self._keys(job_id))
             raise
         fields = {
-            "country": country,
-            "identifier_type": identifier_type,
-            "refresh": int(refresh),
-            "include": ",".join(include),
-            **({"scan": json.dumps(scan, separators=(",", ":"))} if scan is not None else {}),
-            "source": source,
+            "country": spec.country,
+            "identifier_type": spec.identifier_type,
+            "refresh": int(spec.refresh),
+            "include": ",".join(spec.include),
+            **({"scan": json.dumps(spec.scan, separators=(",", ":"))} if spec.scan is not None else {}),
+            "source": spec.source,
             "status": QUEUED,
             "total": total,
             "done": 0,

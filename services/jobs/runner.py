@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import redis
 
@@ -24,7 +24,7 @@ from services.asin_service import AsinService
 from services.dataset_fetch import DatasetRequest
 from services.datasets import ENTRY_KEYS
 from services.entries import job_entry
-from services.jobs.model import DONE, FAILED, Entry, Job, PendingItem, process_owner
+from services.jobs.model import DONE, FAILED, Entry, Job, JobSpec, PendingItem, process_owner
 from services.jobs.redis_store import UPKEEP_SECONDS, RedisJobStore
 from services.jobs.sqlite_store import SQLiteJobStore
 from services.scan import Scanner, row_from_json
@@ -102,54 +102,36 @@ class JobSteps:
         self._service = service
         self._scanner = scanner
 
-    def run(
-        self,
-        items: list[PendingItem],
-        identifier_type: str,
-        country: str,
-        *,
-        refresh: bool,
-        include: tuple[str, ...] = (),
-        scan: dict[str, Any] | None = None,
-    ) -> Step:
+    def run(self, items: list[PendingItem], spec: JobSpec) -> Step:
         """All of `parts(...)` as one step."""
         step = Step()
-        for part in self.parts(items, identifier_type, country, refresh=refresh, include=include, scan=scan):
+        for part in self.parts(items, spec):
             step.absorb(part)
         return step
 
-    def parts(
-        self,
-        items: list[PendingItem],
-        identifier_type: str,
-        country: str,
-        *,
-        refresh: bool,
-        include: tuple[str, ...] = (),
-        scan: dict[str, Any] | None = None,
-    ) -> Iterator[Step]:
-        """Look `items` up (at most `size_for(scan)`) with the datasets `include` names, and sort the entries (each carries its `input`).
+    def parts(self, items: list[PendingItem], spec: JobSpec) -> Iterator[Step]:
+        """Look `items` up (at most `size_for(spec)`) with the datasets `spec.include` names, and sort the entries (each has its `input`).
 
-        A lookup is one step. A scan's items (`scan` given: its profile) are supplier rows, scanned
+        A lookup is one step. A scan's items (`spec.scan` given: its profile) are supplier rows, scanned
         instead: a step per chunk of rows, in order, as each is done, so that a job stores (and shows)
         its results while the rest are still being scanned. Their entries carry the row as `input`.
         """
-        if scan is None:
+        if spec.scan is None:
             step = Step()
             with step.ledger.recording():
                 values = [item.input for item in items]
-                datasets = DatasetRequest(include=include, refresh=refresh)
-                entries = self._service.lookup_list(values, identifier_type, country, refresh=refresh, datasets=datasets)
+                datasets = DatasetRequest(include=spec.include, refresh=spec.refresh)
+                entries = self._service.lookup_list(values, spec.identifier_type, spec.country, refresh=spec.refresh, datasets=datasets)
             for item, entry in zip(items, entries, strict=True):
                 self._sort(step, item, job_entry(item.input, entry))
             yield step
             return
         assert self._scanner is not None, "a job service that takes scans has a scanner"
-        profile = self._scanner.defaults.with_overrides(scan["profile"])
+        profile = self._scanner.defaults.with_overrides(spec.scan["profile"])
         rows = [row_from_json(item.input) for item in items]
         ledger = CallLedger()
         with ledger.recording():  # the chunks run in copies of this context: their calls count here
-            chunks = self._scanner.scan_chunks(rows, country, profile, refresh=refresh)
+            chunks = self._scanner.scan_chunks(rows, spec.country, profile, refresh=spec.refresh)
         done = 0
         try:
             for entries in chunks:
@@ -161,9 +143,9 @@ class JobSteps:
         finally:
             chunks.close()
 
-    def size_for(self, scan: dict[str, Any] | None) -> int:
+    def size_for(self, spec: JobSpec) -> int:
         """Items a step takes: `size` for lookups, more for a scan (see SCAN_STEP)."""
-        return max(self.size, SCAN_STEP) if scan is not None else self.size
+        return max(self.size, SCAN_STEP) if spec.scan is not None else self.size
 
     def _sort(self, step: Step, item: PendingItem, entry: Entry) -> None:
         error = entry.get("error") or {}
@@ -233,12 +215,12 @@ def run_steps(work: JobWork, steps: JobSteps, stop: threading.Event) -> int:
         job = work.current()
         if job is None or job.finished:
             return stored
-        items = work.pending(steps.size_for(job.scan))
+        items = work.pending(steps.size_for(job.spec))
         if not items:
             work.complete()
             return stored
         wait, waiting = 0.0, 0
-        parts = steps.parts(items, job.identifier_type, job.country, refresh=job.refresh, include=job.include, scan=job.scan)
+        parts = steps.parts(items, job.spec)
         try:
             for step in parts:
                 if not work.record(step):

@@ -20,7 +20,7 @@ from rq import Queue, SimpleWorker
 
 from services.asin_service import AsinService
 from services.errors import ServiceError
-from services.jobs.model import CANCELLED, Entry, Job, JobStore, UnavailableJobStore, process_owner
+from services.jobs.model import CANCELLED, Entry, Job, JobSpec, JobStore, UnavailableJobStore, process_owner
 from services.jobs.redis_store import QUEUE_NAME, RedisJobStore
 from services.jobs.runner import JobRunner, JobSteps, WorkerUpkeep, run_part, step_size
 from services.jobs.sqlite_store import SQLiteJobStore
@@ -48,23 +48,11 @@ class JobService:
         """This process's job runner (JOB_BACKEND=sqlite), or None."""
         return self._runner
 
-    def submit(
-        self,
-        country: str,
-        identifier_type: str,
-        values: Iterable[str],
-        *,
-        refresh: bool,
-        source: str,
-        include: tuple[str, ...] = (),
-        scan: dict[str, Any] | None = None,
-    ) -> Job:
-        """Store a new job (ServiceError if it is empty or over MAX_JOB_SIZE) and hand it to a runner; `include` names its datasets."""
-        job = self._store.create(
-            country, identifier_type, values, refresh=refresh, source=source, max_items=self._max_items, include=include, scan=scan
-        )
+    def submit(self, spec: JobSpec, values: Iterable[str]) -> Job:
+        """Store a new job of `spec` (ServiceError if it is empty or over MAX_JOB_SIZE) and hand it to a runner."""
+        job = self._store.create(spec, values, max_items=self._max_items)
         metrics.count_job_event("created")
-        log.info("job %s: queued, %d %s items for %s (%s)", job.id, job.total, identifier_type, country, source)
+        log.info("job %s: queued, %d %s items for %s (%s)", job.id, job.total, spec.identifier_type, spec.country, spec.source)
         self._dispatch(job)
         return job
 

@@ -24,6 +24,7 @@ from services.jobs.model import (
     RECEIVING,
     RUNNING,
     Job,
+    JobSpec,
     PendingItem,
     counts_of,
     item_batches,
@@ -141,18 +142,7 @@ class SQLiteJobStore:
         self._file.close()
 
     @translate_store_errors((sqlite3.Error, OSError), "SQLite")
-    def create(
-        self,
-        country: str,
-        identifier_type: str,
-        values: Iterable[str],
-        *,
-        refresh: bool,
-        source: str,
-        max_items: int,
-        include: tuple[str, ...] = (),
-        scan: dict[str, Any] | None = None,
-    ) -> Job:
+    def create(self, spec: JobSpec, values: Iterable[str], *, max_items: int) -> Job:
         """Store a new queued job with one item per value (in order); JobError if over `max_items`."""
         job_id = new_job_id()
         now = self._clock()
@@ -160,7 +150,18 @@ class SQLiteJobStore:
             conn.execute(
                 "INSERT INTO jobs (id, country, identifier_type, refresh, source, status, created_at, updated_at, include, scan) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, country, identifier_type, int(refresh), source, RECEIVING, now, now, ",".join(include), _scan_text(scan)),
+                (
+                    job_id,
+                    spec.country,
+                    spec.identifier_type,
+                    int(spec.refresh),
+                    spec.source,
+                    RECEIVING,
+                    now,
+                    now,
+                    ",".join(spec.include),
+                    _scan_text(spec.scan),
+                ),
             )
         total = 0
         try:

@@ -24,7 +24,7 @@ from emulator.identifiers import two_asin_upc, unmatched_code
 from emulator.offers import buy_box, of_condition, offer_book
 from emulator.restrictions import brand_is_gated, restriction_reasons
 from services.eligibility_item import is_hazmat
-from services.jobs.model import PendingItem
+from services.jobs.model import JobSpec, PendingItem
 from services.jobs.runner import JobSteps, Step, run_steps
 from services.scan import row_json
 from services.spapi import OPERATION_PLANS
@@ -351,9 +351,7 @@ class RecordingWork:
     job_id = "streamed"
 
     def __init__(self, items: list[PendingItem]) -> None:
-        self._job = SimpleNamespace(
-            finished=False, identifier_type="UPC", country="US", refresh=False, include=(), scan={"profile": {}, "columns": ["upc", "cost"]}
-        )
+        self._job = SimpleNamespace(finished=False, spec=JobSpec("US", "UPC", scan={"profile": {}, "columns": ["upc", "cost"]}))
         self._items = items
         self.recorded: list[Step] = []
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from services.errors import ServiceError
-from services.jobs import CANCELLED, DONE, QUEUED, RUNNING, PendingItem
+from services.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobSpec, PendingItem
 from services.jobs.runner import ITEM_RETRIES, JobSteps
 from services.jobs.sqlite_store import SQLiteJobStore
 from tests.helpers.data import entry
@@ -33,7 +33,7 @@ def store(tmp_path, clock) -> SQLiteJobStore:
 
 
 def test_a_job_keeps_its_items_in_order(store):
-    job = store.create("US", "ASIN", (f"B0{i:08d}" for i in range(5000)), refresh=False, source="json", max_items=10_000)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), (f"B0{i:08d}" for i in range(5000)), max_items=10_000)
     assert job.status == QUEUED and job.total == 5000 and job.done == 0
     pending = store.pending(job.id, 30)
     assert [item.position for item in pending] == list(range(30)) and pending[3].input == "B000000003"
@@ -41,7 +41,7 @@ def test_a_job_keeps_its_items_in_order(store):
 
 def test_a_job_over_max_job_size_is_refused_and_leaves_nothing(store):
     with pytest.raises(ServiceError) as refused:
-        store.create("US", "ASIN", (f"B0{i:08d}" for i in range(101)), refresh=False, source="json", max_items=100)
+        store.create(JobSpec("US", "ASIN", refresh=False, source="json"), (f"B0{i:08d}" for i in range(101)), max_items=100)
     assert refused.value.code == "JOB_TOO_LARGE"
     assert store.list(10) == []
 
@@ -52,12 +52,12 @@ def test_a_failing_upload_leaves_no_half_job(store):
         raise ValueError("line 2 is not UTF-8")
 
     with pytest.raises(ValueError):
-        store.create("US", "ASIN", values(), refresh=False, source="csv", max_items=100)
+        store.create(JobSpec("US", "ASIN", refresh=False, source="csv"), values(), max_items=100)
     assert store.list(10) == []
 
 
 def test_answers_are_counted_once_and_only_by_the_holder(store):
-    job = store.create("US", "ASIN", ["A", "B", "C"], refresh=False, source="json", max_items=10)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A", "B", "C"], max_items=10)
     claimed = store.claim("me:1:x")
     assert claimed is not None and claimed.id == job.id and claimed.status == RUNNING
     assert store.record(job.id, "someone-else", {0: entry("A")}, []) is None
@@ -71,7 +71,7 @@ def test_answers_are_counted_once_and_only_by_the_holder(store):
 
 
 def test_a_live_claim_is_respected_until_its_lease_lapses(store, clock):
-    store.create("US", "ASIN", ["A"], refresh=False, source="json", max_items=10)
+    store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A"], max_items=10)
     # A holder on another host: its liveness cannot be checked here, only its lease.
     assert store.claim("other-host:1:x", lease=60) is not None
     assert store.claim("me:2:y") is None
@@ -83,7 +83,7 @@ def test_a_live_claim_is_respected_until_its_lease_lapses(store, clock):
 def test_a_claim_held_by_a_dead_process_on_this_host_is_taken_over_at_once(store):
     import socket
 
-    store.create("US", "ASIN", ["A"], refresh=False, source="json", max_items=10)
+    store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A"], max_items=10)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     dead_owner = f"{socket.gethostname()}:{gone.stdout.strip()}:abcd1234"
     assert store.claim(dead_owner, lease=3600) is not None
@@ -91,7 +91,7 @@ def test_a_claim_held_by_a_dead_process_on_this_host_is_taken_over_at_once(store
 
 
 def test_cancel_stops_the_holder_and_keeps_what_was_answered(store):
-    job = store.create("US", "ASIN", ["A", "B"], refresh=False, source="json", max_items=10)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A", "B"], max_items=10)
     store.claim("me:1:x")
     store.record(job.id, "me:1:x", {0: entry("A")}, [])
     assert store.cancel(job.id).status == CANCELLED
@@ -101,7 +101,7 @@ def test_cancel_stops_the_holder_and_keeps_what_was_answered(store):
 
 
 def test_finish_marks_done_and_progress_reads_it(store, clock):
-    job = store.create("US", "ASIN", ["A", "B", "C", "D"], refresh=False, source="json", max_items=10)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A", "B", "C", "D"], max_items=10)
     store.claim("me:1:x")
     clock.now += 2
     running = store.record(job.id, "me:1:x", {0: entry("A"), 1: entry("B")}, [])
@@ -114,9 +114,9 @@ def test_finish_marks_done_and_progress_reads_it(store, clock):
 
 
 def test_jobs_untouched_for_the_retention_are_purged(store, clock):
-    old = store.create("US", "ASIN", ["A"], refresh=False, source="json", max_items=10)
+    old = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A"], max_items=10)
     clock.now += 7 * 86400
-    recent = store.create("US", "ASIN", ["B"], refresh=False, source="json", max_items=10)
+    recent = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["B"], max_items=10)
     assert store.purge(clock.now - 86400) == 1
     assert store.get(old.id) is None and store.get(recent.id) is not None
     assert list(store.results(old.id)) == []
@@ -143,7 +143,7 @@ def test_a_step_asks_again_for_failures_in_passing_and_keeps_answers():
     }
     steps = JobSteps(Answers(entries), size=10)
     items = [PendingItem(0, "A", 0), PendingItem(1, "B", ITEM_RETRIES.max_retries), PendingItem(2, "C", 0), PendingItem(3, "D", 0)]
-    step = steps.run([*items, PendingItem(4, "E", 0)], "ASIN", "US", refresh=False)
+    step = steps.run([*items, PendingItem(4, "E", 0)], JobSpec("US", "ASIN", refresh=False))
     # A failed in passing for the first time: asked again 5 s later; B's retries are spent, D is no passing failure.
     assert step.retried == [0] and step.wait == 5.0 and step.codes == {"UPSTREAM_UNAVAILABLE"}
     assert sorted(step.answered) == [2, 4] and sorted(step.unanswered) == [1, 3]
@@ -155,17 +155,17 @@ def test_a_found_item_whose_dataset_failed_in_passing_is_asked_again_until_its_r
     refused = {**entry("B"), "Fees": {"error": {"code": "NO_PRICE", "message": "no Buy Box"}}}
     answers = Answers({"A": found, "B": refused})
     steps = JobSteps(answers, size=2)
-    step = steps.run([PendingItem(0, "A", 0), PendingItem(1, "B", 0)], "ASIN", "US", refresh=False, include=("pricing", "fees"))
+    step = steps.run([PendingItem(0, "A", 0), PendingItem(1, "B", 0)], JobSpec("US", "ASIN", refresh=False, include=("pricing", "fees")))
     assert answers.datasets.include == ("pricing", "fees")
     assert step.retried == [0] and step.wait == 5.0, "a dataset unavailable for now is asked again"
     assert list(step.answered) == [1], "NO_PRICE is the item's answer"
-    last = steps.run([PendingItem(0, "A", ITEM_RETRIES.max_retries)], "ASIN", "US", refresh=False, include=("pricing", "fees"))
+    last = steps.run([PendingItem(0, "A", ITEM_RETRIES.max_retries)], JobSpec("US", "ASIN", refresh=False, include=("pricing", "fees")))
     assert list(last.answered) == [0] and last.unanswered == {}, "retries spent: the found item stands, its dataset's error with it"
 
 
 def test_the_item_retry_schedule_waits_longer_each_time():
     steps = JobSteps(Answers({"A": entry("A", success=False, code="TIMEOUT")}), size=1)
-    waits = [steps.run([PendingItem(0, "A", attempts)], "ASIN", "US", refresh=False).wait for attempts in range(3)]
+    waits = [steps.run([PendingItem(0, "A", attempts)], JobSpec("US", "ASIN", refresh=False)).wait for attempts in range(3)]
     assert waits == [5.0, 10.0, 20.0]
 
 
@@ -173,5 +173,5 @@ def test_throttling_waits_for_the_quota_without_spending_a_retry():
     throttled = entry("A", success=False, code="THROTTLED")
     throttled["error"]["retry_after_seconds"] = 31.5
     steps = JobSteps(Answers({"A": throttled}), size=1)
-    step = steps.run([PendingItem(0, "A", ITEM_RETRIES.max_retries)], "ASIN", "US", refresh=False)
+    step = steps.run([PendingItem(0, "A", ITEM_RETRIES.max_retries)], JobSpec("US", "ASIN", refresh=False))
     assert step.throttled == [0] and step.retried == [] and step.stored == {} and step.wait == 31.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from services.jobs import CANCELLED, DONE, QUEUED, RUNNING
+from services.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobSpec
 from services.jobs.redis_store import PART_SIZE, QUEUE_NAME, RedisJobStore
 from services.jobs.runner import JobSteps
 from services.jobs.service import RedisJobService
@@ -22,7 +22,7 @@ def redis_service(store: RedisJobStore, queue) -> RedisJobService:
 
 def test_a_job_is_stored_in_order_and_answered_part_by_part(redis_url):
     store = make_store(redis_url)
-    job = store.create("US", "ASIN", [f"B0{i:08d}" for i in range(450)], refresh=False, source="json", max_items=1000)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), [f"B0{i:08d}" for i in range(450)], max_items=1000)
     assert job.status == QUEUED and job.total == 450
     assert store.start_part(job.id).status == RUNNING
     pending = store.pending_in(job.id, 200, 400, 50)
@@ -41,7 +41,7 @@ def test_a_job_is_stored_in_order_and_answered_part_by_part(redis_url):
 
 def test_cancel_keeps_answers_and_stops_parts(redis_url):
     store = make_store(redis_url)
-    job = store.create("US", "ASIN", ["A", "B"], refresh=False, source="json", max_items=10)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A", "B"], max_items=10)
     store.start_part(job.id)
     store.record(job.id, {0: entry("A")}, [])
     assert store.cancel(job.id).status == CANCELLED
@@ -51,7 +51,7 @@ def test_cancel_keeps_answers_and_stops_parts(redis_url):
 
 def test_a_jobs_keys_expire_after_the_retention(redis_url):
     store = make_store(redis_url, retention=100)
-    job = store.create("US", "ASIN", ["A"], refresh=False, source="json", max_items=10)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A"], max_items=10)
     client = redis.Redis.from_url(redis_url)
     assert 0 < client.ttl(f"fba:jobs:{job.id}") <= 100 and 0 < client.ttl(f"fba:jobs:{job.id}:inputs") <= 100
     client.delete(f"fba:jobs:{job.id}", f"fba:jobs:{job.id}:inputs")  # as Redis does when the TTL runs out
@@ -64,7 +64,7 @@ def test_submitting_queues_one_rq_job_per_part(redis_url):
     client = redis.Redis.from_url(redis_url)
     queue = Queue("fba-jobs-test", connection=client)
     service = redis_service(make_store(redis_url), queue)
-    job = service.submit("US", "ASIN", [f"B0{i:08d}" for i in range(2 * PART_SIZE + 1)], refresh=False, source="json")
+    job = service.submit(JobSpec("US", "ASIN", refresh=False, source="json"), [f"B0{i:08d}" for i in range(2 * PART_SIZE + 1)])
     queued = queue.get_jobs()
     assert [(q.func_name, q.args) for q in queued] == [
         ("app.run_job_part", (job.id, 0, PART_SIZE)),
@@ -78,7 +78,7 @@ def test_health_counts_waiting_parts(redis_url):
 
     client = redis.Redis.from_url(redis_url)
     service = redis_service(make_store(redis_url), Queue(QUEUE_NAME, connection=client))
-    service.submit("US", "ASIN", [f"B0{i:08d}" for i in range(PART_SIZE + 1)], refresh=False, source="json")
+    service.submit(JobSpec("US", "ASIN", refresh=False, source="json"), [f"B0{i:08d}" for i in range(PART_SIZE + 1)])
     health = service.health()
     assert (health["backend"], health["store_ok"], health["queued_parts"], health["workers"]) == ("redis", True, 2, 0)
 
@@ -95,7 +95,7 @@ def test_health_says_when_redis_is_down():
 
 def test_a_part_whose_holder_is_gone_is_handed_out_again_once(redis_url):
     store = make_store(redis_url)
-    job = store.create("US", "ASIN", [f"B0{i:08d}" for i in range(PART_SIZE + 10)], refresh=False, source="json", max_items=1000)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), [f"B0{i:08d}" for i in range(PART_SIZE + 10)], max_items=1000)
     assert store.take_part(job.id, 0, "worker-1") and not store.take_part(job.id, 0, "worker-2")
     assert store.take_part(job.id, PART_SIZE, "worker-2")
     assert store.lapsed_parts() == []  # both holders renew their leases
@@ -111,7 +111,7 @@ def test_a_part_whose_holder_is_gone_is_handed_out_again_once(redis_url):
 
 def test_a_part_let_go_unfinished_is_handed_out_again(redis_url):
     store = make_store(redis_url)
-    job = store.create("US", "ASIN", ["A", "B"], refresh=False, source="json", max_items=10)
+    job = store.create(JobSpec("US", "ASIN", refresh=False, source="json"), ["A", "B"], max_items=10)
     assert store.take_part(job.id, 0, "worker-1")
     store.finish_part(job.id, 0, "worker-1", done=False)
     assert store.lapsed_parts() == [(job.id, 0, 2)]
@@ -136,7 +136,7 @@ def test_a_job_no_live_worker_serves_says_so(redis_url):
     client = redis.Redis.from_url(redis_url)
     store = make_store(redis_url)
     service = redis_service(store, Queue(QUEUE_NAME, connection=client))
-    job = service.submit("US", "ASIN", ["A"], refresh=False, source="json")
+    job = service.submit(JobSpec("US", "ASIN", refresh=False, source="json"), ["A"])
     assert service.view(job)["waiting_for_worker"] is True
     store.heartbeat("worker-1")
     assert service.view(job)["waiting_for_worker"] is False
