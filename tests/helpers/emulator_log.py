@@ -17,6 +17,13 @@ def calls_by_status(emulator: EmulatorServer, operation: str) -> dict[str, int]:
     return emulator.calls()["by_operation"].get(operation, {})
 
 
+def assert_within_plan(calls: list[dict[str, Any]], rate: float, burst: int, operation: str) -> None:
+    """No 429 among an operation's logged calls, and their arrivals replayed against the plan itself (not the service's
+    margin) never beyond it, with 20 ms of slack for arrival jitter."""
+    assert [c["status"] for c in calls] == [200] * len(calls), f"{operation}: a 429 means the service overran its plan"
+    assert worst_overrun([c["time"] for c in calls], rate, burst) <= rate * 0.020, operation
+
+
 def worst_overrun(times: list[float], rate: float, burst: int) -> float:
     """The most calls that arrived in any interval beyond what the plan allows in it (burst + rate × length)."""
     worst = -float(burst)

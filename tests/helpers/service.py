@@ -25,6 +25,7 @@ __all__ = [
     "clean_env",
     "free_port",
     "serve_gunicorn",
+    "serve_shared_by_four",
     "stop",
     "wait_for_health",
     "workers_that_served",
@@ -85,6 +86,21 @@ def serve_gunicorn(emulator_url: str, data_dir: Path, **env: str) -> tuple[str, 
     url = f"http://127.0.0.1:{port}"
     wait_for_health(url, proc)
     return url, proc
+
+
+def serve_shared_by_four(emulator_url: str, data_dir: Path, **env: str) -> tuple[str, subprocess.Popen]:
+    """serve_gunicorn for the pacing tests: SHARED_BY_FOUR_WORKERS, 8 threads each, a window that never binds, and a
+    margin wider than the default (0.15): they are about workers sharing plans, on a machine whose load (CI, the suite's
+    other processes) jitters the time from admission to arrival."""
+    return serve_gunicorn(
+        emulator_url,
+        data_dir,
+        GUNICORN_THREADS="8",
+        RATE_LIMIT_CALLS="10000",
+        SP_API_RATE_MARGIN="0.15",
+        **SHARED_BY_FOUR_WORKERS,
+        **env,
+    )
 
 
 def workers_that_served(output: str, path: str) -> set[str]:
