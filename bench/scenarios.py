@@ -206,8 +206,8 @@ class Throughput:
 
 
 @dataclass
-class ColdBatchResult:
-    """Scenario 1: one batch of 100 through the service vs one GET per ASIN from 5 threads."""
+class BatchVsPerAsin:
+    """A batch through the service against the same lookups one ASIN at a time (scenarios 1 and 7)."""
 
     batch: Throughput
     per_asin: Throughput
@@ -218,6 +218,11 @@ class ColdBatchResult:
         """Batch ASINs/s over per-ASIN ASINs/s."""
         per_asin = self.per_asin.asins_per_second
         return self.batch.asins_per_second / per_asin if per_asin > 0 else float("inf")
+
+
+@dataclass
+class ColdBatchResult(BatchVsPerAsin):
+    """Scenario 1: one batch of 100 through the service vs one GET per ASIN from 5 threads."""
 
     def rows(self) -> list[Row]:
         """Two rows: the batch and the per-ASIN run."""
@@ -703,19 +708,10 @@ def _window_line(settings: Mapping[str, str], **runs: Throughput) -> str:
 
 
 @dataclass
-class DatasetsResult:
+class DatasetsResult(BatchVsPerAsin):
     """Scenario 7: one batch of 100 with include=pricing,fees vs getItemOffers + getMyFeesEstimateForASIN per ASIN."""
 
-    batch: Throughput
-    per_asin: Throughput
-    settings: dict[str, str]
     clients: int
-
-    @property
-    def speedup(self) -> float:
-        """Batch ASINs/s over per-ASIN ASINs/s."""
-        per_asin = self.per_asin.asins_per_second
-        return self.batch.asins_per_second / per_asin if per_asin > 0 else float("inf")
 
     def rows(self) -> list[Row]:
         """Two rows: the batch and the per-ASIN run."""
