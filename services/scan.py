@@ -406,10 +406,15 @@ def _shipping_pounds(entry: LookupEntry) -> Decimal | None:
     return Decimal(str(value)) * _TO_POUNDS[unit]
 
 
+def _amazon_pack(entry: LookupEntry) -> int:
+    """How many items one Amazon listing sells (the catalog's packageQuantity; 1 when it gives none)."""
+    return int(entry.get("PackageQuantity") or 1)
+
+
 def _figures(w: _Row, total_fees: Decimal, profile: Profile) -> dict[str, Any]:
     """The row's money, per unit Amazon sells (one listing of `amazon_pack_quantity` items)."""
     assert w.sale_price is not None and w.row.cost is not None
-    amazon_pack = int(w.entry.get("PackageQuantity") or 1)
+    amazon_pack = _amazon_pack(w.entry)
     unit_cost = w.row.cost / w.row.pack_quantity * amazon_pack
     pounds = _shipping_pounds(w.entry)
     inbound = profile.inbound_per_pound * pounds if pounds is not None else Decimal(0)
@@ -437,6 +442,9 @@ def _number(value: Any) -> Any:
     return round(float(value), 6) if isinstance(value, Decimal) else value
 
 
+_MONEY_FIGURES = ("unit_cost", "total_fees", "prep_cost", "inbound_shipping", "profit", "roi_percent", "margin_percent", "max_cost")
+
+
 def _scan_entry(w: _Row, profile: Profile) -> dict[str, Any]:
     """The row's answer: its input as given, the product's entry, the datasets fetched, and `Scan`."""
     skips = [(code, message) for code, message, skips in w.reasons if skips]
@@ -451,9 +459,8 @@ def _scan_entry(w: _Row, profile: Profile) -> dict[str, Any]:
         "price_source": w.price_source,
         "supplier_cost": _number(w.row.cost),
         "supplier_pack_quantity": w.row.pack_quantity,
-        "amazon_pack_quantity": figures.get("amazon_pack_quantity", int(w.entry.get("PackageQuantity") or 1)),
-        **{key: _number(figures.get(key)) for key in ("unit_cost", "total_fees", "prep_cost", "inbound_shipping", "profit")},
-        **{key: _number(figures.get(key)) for key in ("roi_percent", "margin_percent", "max_cost")},
+        "amazon_pack_quantity": _amazon_pack(w.entry),
+        **{key: _number(figures.get(key)) for key in _MONEY_FIGURES},
         "fulfillment": profile.fulfillment,
     }
     return {"input": w.row.fields, **{k: v for k, v in w.entry.items() if k != "input"}, **w.datasets, "Scan": scan}

@@ -184,7 +184,8 @@ class JobStore(Protocol):
         """(position, input, entry) of every answered item, in input order."""
 
     def tallies(self, job_id: str) -> dict[str, int]:
-        """A scan's progress by stage and verdict (tallies_of its answered rows), kept as they are stored."""
+        """The job's tallies, kept as its steps are stored: SP-API calls and waits by operation (`calls:`, `waited_ms:`, from
+        each step's CallLedger) and a scan's rows by stage and verdict (tallies_of its answered rows)."""
 
     def active_counts(self) -> dict[str, int]:
         """For /health: how much work waits or runs."""

@@ -187,7 +187,7 @@ class RedisJobStore:
 
     @translate_store_errors((redis.RedisError,), "Redis")
     def tallies(self, job_id: str) -> dict[str, int]:
-        """A scan's progress by stage and verdict."""
+        """The job's tallies: SP-API calls and waits by operation (`calls:`, `waited_ms:`), a scan's rows by stage and verdict."""
         return {name.decode(): int(count) for name, count in self._redis.hgetall(self._key(job_id, ":tallies")).items()}
 
     def results(self, job_id: str) -> Iterator[tuple[int, str, Entry]]:

@@ -190,7 +190,7 @@ class SQLiteJobStore:
 
     @translate_store_errors((sqlite3.Error, OSError), "SQLite")
     def tallies(self, job_id: str) -> dict[str, int]:
-        """A scan's progress by stage and verdict."""
+        """The job's tallies: SP-API calls and waits by operation (`calls:`, `waited_ms:`), a scan's rows by stage and verdict."""
         return dict(self._connection().execute("SELECT name, count FROM job_tallies WHERE job_id = ?", (job_id,)).fetchall())
 
     @translate_store_errors((sqlite3.Error, OSError), "SQLite")
